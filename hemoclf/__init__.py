@@ -1,0 +1,21 @@
+"""hemoclf: intracranial hemorrhage detection on head CT, the scikit-learn way.
+
+The estimators plug into scikit-learn pipelines, model selection and
+imbalanced-learn samplers:
+
+- :class:`HemorrhageCNNClassifier`, a convolutional network classifier
+  trained through scikeras;
+- :class:`ResizeRescale`, which turns images of any size into the fixed-size
+  float arrays the classifier expects.
+
+Subpackages: :mod:`hemoclf.datasets` (readers, the head CT phantom),
+:mod:`hemoclf.preprocessing`, :mod:`hemoclf.sampling`, :mod:`hemoclf.metrics`
+and :mod:`hemoclf.inspection`.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from ._classifier import HemorrhageCNNClassifier
+from .preprocessing import ResizeRescale
+
+__all__ = ["HemorrhageCNNClassifier", "ResizeRescale", "__version__"]

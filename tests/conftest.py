@@ -1,0 +1,44 @@
+"""Shared fixtures: the data folder, fixed seeds and small synthetic images."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA_ENV = "HEMOCLF_DATA"
+
+
+def _data_root():
+    value = os.environ.get(DATA_ENV)
+    return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    """The shared data folder named by ``HEMOCLF_DATA``; skips when unset."""
+    root = _data_root()
+    if root is None or not root.is_dir():
+        pytest.skip(f"set {DATA_ENV} to the folder holding head_ct/ and cq500_dicom/")
+    return root
+
+
+@pytest.fixture(scope="session")
+def head_ct_dir(data_root):
+    path = data_root / "head_ct"
+    if not (path / "labels.csv").is_file():
+        pytest.skip(f"{path} has no labels.csv")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cq500_dir(data_root):
+    path = data_root / "cq500_dicom"
+    if not path.is_dir():
+        pytest.skip(f"{path} does not exist")
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
