@@ -51,8 +51,8 @@ def augmentation_layers(
     zoom : float
         Largest relative zoom in or out (``0.05`` zooms by up to 5 %).
     shear : float
-        Largest shear as a fraction of the image size, counter-clockwise
-        only as in the paper (Keras ``RandomShear`` semantics).
+        Largest horizontal shear as a fraction of the image size, in one
+        direction only (the paper's counter-clockwise shear).
     shift : float
         Largest width and height shift as a fraction of the image size.
     fill_mode : {"constant", "reflect", "wrap", "nearest"}
@@ -101,7 +101,11 @@ def augmentation_layers(
         layers.append(keras.layers.RandomZoom(float(zoom), seed=_seed(3), **fill))
     if shear:
         layers.append(
-            keras.layers.RandomShear(float(shear), float(shear), seed=_seed(4), **fill)
+            # A (low, high) pair: Keras turns a float into a symmetric range
+            # that its own loader then rejects when a saved model is read back.
+            keras.layers.RandomShear(
+                (0.0, float(shear)), (0.0, 0.0), seed=_seed(4), **fill
+            )
         )
     if shift:
         layers.append(

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hemoclf.utils._testing import TINY_CNN_PARAMS, make_square_images
+
 DATA_ENV = "HEMOCLF_DATA"
 
 
@@ -42,3 +44,18 @@ def cq500_dir(data_root):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+
+@pytest.fixture(scope="session")
+def square_images():
+    return make_square_images(48, 16, 1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted_tiny(square_images):
+    """A module-scoped fitted tiny classifier on the square images."""
+    from hemoclf import HemorrhageCNNClassifier
+
+    X, y = square_images
+    return HemorrhageCNNClassifier(**TINY_CNN_PARAMS).fit(X, y)

@@ -1,0 +1,522 @@
+"""The hemorrhage classifier: a CNN trained through scikeras.
+
+Why delegation rather than a subclass of ``scikeras.wrappers.KerasClassifier``
+------------------------------------------------------------------------------
+scikeras 0.13 (its last release) predates scikit-learn's ``__sklearn_tags__``
+protocol. On scikit-learn 1.6 and later its ``KerasClassifier`` reports
+``estimator_type=None``: ``is_classifier`` is false, ``scoring="roc_auc"``
+silently yields ``nan`` and ``TunedThresholdClassifierCV`` refuses it. A
+subclass can override ``__sklearn_tags__``, but it still inherits scikeras's
+mixin order (``BaseWrapper`` left of ``ClassifierMixin``, an MRO error if
+reversed), its ``_more_tags`` and its ``**kwargs`` constructor with custom
+``__setattr__``/``_get_param_names`` machinery, which fail scikit-learn's
+common checks in ways no subclass can repair.
+
+:class:`HemorrhageCNNClassifier` is therefore an estimator of our own
+(``ClassifierMixin, BaseEstimator``, explicit parameters, validation in
+``fit``) that hands the training itself to a ``KerasClassifier`` it builds in
+``fit`` and keeps as ``keras_estimator_``. Everything scikit-learn sees
+(tags, parameters, classes, validation) is defined here, in one place, and
+``tests/test_classifier_contract.py`` pins each behaviour we rely on so that
+a change in scikeras or scikit-learn fails loudly.
+
+Inference does not go through scikeras either: ``predict_proba`` slices the
+input into batches and runs Keras's compiled predict step directly (see
+:mod:`hemoclf._inference`), which is several times faster on CPU than
+``Model.predict`` and gives the same numbers.
+"""
+
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._augmentation import FILL_MODES
+from ._inference import predict_scores
+from ._models import ARCHITECTURES, build_model
+from ._seeding import keras_seed
+from ._validation import as_image_batch
+
+
+class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
+    """Convolutional network that tells hemorrhage from normal head CT images.
+
+    A binary classifier over images. It builds the Keras network for the
+    image shape it sees in ``fit``, trains it through scikeras's
+    ``KerasClassifier`` and predicts with a compiled forward pass. The
+    positive class (``classes_[1]``, the larger label in sorted order, e.g.
+    ``1`` or ``"hemorrhage"`` against ``"normal"``) is the one whose
+    probability the network outputs.
+
+    Parameters
+    ----------
+    architecture : {"paper"} or callable, default="paper"
+        The network. ``"paper"`` is the CNN of the founding paper: three 3x3
+        stride-2 ReLU convolutions, max pooling after the first two, global
+        average pooling, a dense layer, dropout and a sigmoid output. A
+        callable is called as ``architecture(input_shape, filters=...,
+        kernel_size=..., dense_units=..., dropout=..., augmentation=...)``
+        and must return an uncompiled ``keras.Model`` with one sigmoid
+        output.
+
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` holds flattened
+        images, one per row (as scikit-learn's digits are stored). With
+        ``None``, a 2-D ``X`` is read as one row of pixels per sample, and
+        3-D ``(n, H, W)`` and 4-D ``(n, H, W, C)`` arrays are used as they
+        are.
+
+    filters : tuple of int, default=(32, 64, 64)
+        Filters of the convolutions.
+
+    kernel_size : int, default=3
+        Size of the square convolution kernels.
+
+    dense_units : int, default=64
+        Width of the hidden dense layer.
+
+    dropout : float, default=0.4
+        Dropout rate before the output layer.
+
+    optimizer : str or keras optimizer class, default="adam"
+        Optimizer, by Keras name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...)
+        or class.
+
+    learning_rate : float, default=1e-3
+        Learning rate of the optimizer.
+
+    epochs : int, default=60
+        Number of passes over the training data.
+
+    batch_size : int, default=32
+        Images per gradient step.
+
+    validation_split : float, default=0.0
+        Fraction of the training data held out, stratified by class and
+        drawn with ``random_state``, to report validation loss and metrics
+        in ``history_`` and to drive callbacks such as early stopping.
+        Unlike Keras's own ``validation_split``, which takes the last rows,
+        the held-out rows are a random stratified sample.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, keyed by the labels of ``y``.
+        ``"balanced"`` weights classes inversely to their frequency. Raising
+        the weight of the hemorrhage class trades specificity for
+        sensitivity.
+
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks for training, e.g. ``EarlyStopping`` together with
+        ``validation_split``.
+
+    augment : bool, default=True
+        Whether to augment the training images on the fly. The
+        augmentation layers act only while training; ``predict_proba`` sees
+        the images as they are. The transformations below are each
+        switched off by ``False`` or ``0``.
+
+    flip_horizontal : bool, default=True
+        Random left-right flips.
+
+    flip_vertical : bool, default=True
+        Random up-down flips.
+
+    rotation : float, default=15.0
+        Largest random rotation, in degrees.
+
+    zoom : float, default=0.05
+        Largest relative random zoom in or out.
+
+    shear : float, default=0.1
+        Largest random counter-clockwise shear, as a fraction of the image
+        size.
+
+    shift : float, default=0.05
+        Largest random width and height shift, as a fraction of the image
+        size.
+
+    fill_mode : {"constant", "reflect", "wrap", "nearest"}, default="constant"
+        How the augmentation fills points outside the image; ``"constant"``
+        fills with zeros.
+
+    warm_start : bool, default=False
+        When true and the classifier is fitted, ``fit`` continues training
+        the existing network for ``epochs`` more epochs instead of building
+        a new one, and appends to ``history_``.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, augmentation, shuffling and
+        the validation split. With an int, two fits on the same data give
+        identical ``predict_proba`` on the same CPU build of TensorFlow
+        (results may differ across machines, TensorFlow versions or on
+        GPUs). The process-wide generators seeded during ``fit`` are
+        restored when it returns. With ``None`` training is not
+        reproducible.
+
+    verbose : int, default=0
+        Keras's training output: 0 silent, 1 progress bar, 2 one line per
+        epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive
+        (hemorrhage) class.
+
+    n_features_in_ : int
+        Size of the second axis of ``X`` seen during ``fit``.
+
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the images the network was built for.
+
+    model_ : keras.Model
+        The trained network.
+
+    history_ : dict of str to list of float
+        Loss and accuracy per epoch (and their ``val_`` counterparts with
+        ``validation_split``), as recorded by Keras.
+
+    keras_estimator_ : scikeras.wrappers.KerasClassifier
+        The scikeras estimator that trained ``model_``.
+
+    See Also
+    --------
+    hemoclf.ResizeRescale : Turns images of any size into the input this
+        classifier expects.
+    hemoclf.sampling.AugmentationSampler : Augmented copies of the training
+        images, as the paper's 180-to-1000 expansion.
+    sklearn.model_selection.TunedThresholdClassifierCV : Tune the decision
+        threshold for sensitivity.
+
+    Notes
+    -----
+    ``predict`` labels an image positive when its probability is at least
+    0.5. For a clinical operating point tune the threshold with
+    :class:`~sklearn.model_selection.TunedThresholdClassifierCV` and
+    :func:`hemoclf.metrics.make_sensitivity_constrained_scorer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hemoclf import HemorrhageCNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 16, 16, 1), dtype=np.float32)
+    >>> y = np.array(["normal", "hemorrhage"] * 20)
+    >>> X[y == "hemorrhage", 4:12, 4:12] += 1.0
+    >>> clf = HemorrhageCNNClassifier(filters=(8, 8, 8), dense_units=8,
+    ...                               epochs=5, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['hemorrhage', 'normal'], dtype='<U10')
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints = {
+        "architecture": [StrOptions(set(ARCHITECTURES)), callable],
+        "image_shape": [tuple, list, None],
+        "filters": [tuple, list],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "optimizer": [str, type],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "validation_split": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "callbacks": [list, None],
+        "augment": ["boolean"],
+        "flip_horizontal": ["boolean"],
+        "flip_vertical": ["boolean"],
+        "rotation": [Interval(Real, 0, 180, closed="both")],
+        "zoom": [Interval(Real, 0, 1, closed="left")],
+        "shear": [Interval(Real, 0, 1, closed="left")],
+        "shift": [Interval(Real, 0, 1, closed="left")],
+        "fill_mode": [StrOptions(set(FILL_MODES))],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        architecture="paper",
+        *,
+        image_shape=None,
+        filters=(32, 64, 64),
+        kernel_size=3,
+        dense_units=64,
+        dropout=0.4,
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=60,
+        batch_size=32,
+        validation_split=0.0,
+        class_weight=None,
+        callbacks=None,
+        augment=True,
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotation=15.0,
+        zoom=0.05,
+        shear=0.1,
+        shift=0.05,
+        fill_mode="constant",
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.architecture = architecture
+        self.image_shape = image_shape
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_split = validation_split
+        self.class_weight = class_weight
+        self.callbacks = callbacks
+        self.augment = augment
+        self.flip_horizontal = flip_horizontal
+        self.flip_vertical = flip_vertical
+        self.rotation = rotation
+        self.zoom = zoom
+        self.shear = shear
+        self.shift = shift
+        self.fill_mode = fill_mode
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Declared here, in one place: scikeras's own wrapper reports no
+        # estimator type on scikit-learn >= 1.6 (see the module docstring).
+        tags.estimator_type = "classifier"
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _augmentation_kwargs(self):
+        if not self.augment:
+            return None
+        return {
+            "flip_horizontal": self.flip_horizontal,
+            "flip_vertical": self.flip_vertical,
+            "rotation": self.rotation,
+            "zoom": self.zoom,
+            "shear": self.shear,
+            "shift": self.shift,
+            "fill_mode": self.fill_mode,
+        }
+
+    def _encode_target(self, y):
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"y contains only 1 class ({classes[0]!r}); "
+                f"{type(self).__name__} needs examples of both classes, "
+                "hemorrhage and normal."
+            )
+        if classes.size > 2 or type_of_target(y) not in ("binary",):
+            raise ValueError(
+                "Only binary classification is supported: "
+                f"{type(self).__name__} tells hemorrhage from normal, but y has "
+                f"{classes.size} classes: {list(classes)}. "
+                "Merge the hemorrhage subtypes into one label first."
+            )
+        return classes, y_encoded
+
+    def _training_seed(self):
+        if self.random_state is None:
+            return None
+        rng = check_random_state(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
+
+    def _make_keras_estimator(self):
+        from scikeras.wrappers import KerasClassifier
+
+        model = partial(
+            build_model,
+            architecture=self.architecture,
+            architecture_params={
+                "filters": tuple(self.filters),
+                "kernel_size": self.kernel_size,
+                "dense_units": self.dense_units,
+                "dropout": self.dropout,
+            },
+            augmentation=self._augmentation_kwargs(),
+        )
+        return KerasClassifier(
+            model=model,
+            loss="binary_crossentropy",
+            optimizer=self.optimizer,
+            optimizer__learning_rate=self.learning_rate,
+            metrics=["accuracy"],
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            callbacks=self.callbacks,
+            verbose=self.verbose,
+            shuffle=True,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on labelled images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W, C), (n_samples, H, W) or \
+                (n_samples, n_features)
+            Training images, already resized and scaled (for example by
+            :class:`~hemoclf.ResizeRescale`). See ``image_shape`` for 2-D
+            input.
+
+        y : array-like of shape (n_samples,)
+            Labels of exactly two classes, e.g. 0/1 or
+            ``"normal"``/``"hemorrhage"``.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss; multiplied by the weights
+            from ``class_weight``.
+
+        Returns
+        -------
+        self : HemorrhageCNNClassifier
+            The fitted classifier.
+        """
+        warm = self.warm_start and hasattr(self, "model_")
+        X, y = validate_data(
+            self, X, y, reset=not warm, allow_nd=True, dtype=np.float32, order="C"
+        )
+        X = as_image_batch(X, self.image_shape, estimator_name=type(self).__name__)
+        classes, y_encoded = self._encode_target(y)
+        if warm:
+            if X.shape[1:] != self.image_shape_ or not np.array_equal(
+                classes, self.classes_
+            ):
+                raise ValueError(
+                    "warm_start=True continues training the fitted network, "
+                    "which needs images of the same shape "
+                    f"{self.image_shape_} and the same classes "
+                    f"{list(self.classes_)}; got {X.shape[1:]} and "
+                    f"{list(classes)}. Set warm_start=False to start afresh."
+                )
+
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        if self.class_weight is not None:
+            cw = compute_sample_weight(self.class_weight, y).astype(np.float32)
+            weights = cw if weights is None else weights * cw
+
+        seed = self._training_seed()
+        fit_kwargs = {}
+        X_train, y_train, w_train = X, y_encoded, weights
+        if self.validation_split:
+            arrays = [X, y_encoded] + ([weights] if weights is not None else [])
+            try:
+                split = train_test_split(
+                    *arrays,
+                    test_size=self.validation_split,
+                    stratify=y_encoded,
+                    random_state=seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"validation_split={self.validation_split} cannot hold out a "
+                    f"stratified sample of {X.shape[0]} images: {exc} Lower it "
+                    "or pass more images."
+                ) from exc
+            X_train, X_val, y_train, y_val = split[:4]
+            w_train = split[4] if weights is not None else None
+            fit_kwargs["validation_data"] = (
+                X_val,
+                y_val.astype(np.float32).reshape(-1, 1),
+            )
+
+        if warm:
+            estimator = self.keras_estimator_
+            estimator.set_params(warm_start=True, epochs=self.epochs)
+        else:
+            estimator = self._make_keras_estimator()
+        with keras_seed(seed):
+            estimator.fit(X_train, y_train, sample_weight=w_train, **fit_kwargs)
+
+        self.classes_ = classes
+        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
+        self.keras_estimator_ = estimator
+        self.model_ = estimator.model_
+        history = {key: list(val) for key, val in estimator.history_.items()}
+        if warm:  # scikeras restarts its history on every fit; we append
+            history = {
+                key: self.history_.get(key, []) + val for key, val in history.items()
+            }
+        self.history_ = history
+        return self
+
+    def _positive_proba(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, allow_nd=True, dtype=np.float32, order="C"
+        )
+        X = as_image_batch(X, self.image_shape, estimator_name=type(self).__name__)
+        if X.shape[1:] != self.image_shape_:
+            raise ValueError(
+                f"X holds images of shape {X.shape[1:]}, but "
+                f"{type(self).__name__} was fitted on images of shape "
+                f"{self.image_shape_}. Resize them first, e.g. with "
+                f"hemoclf.ResizeRescale(output_size={self.image_shape_[:2]})."
+            )
+        return predict_scores(self.model_, X).astype(np.float64)
+
+    def predict_proba(self, X):
+        """Probability of each class for each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W, C), (n_samples, H, W) or \
+                (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Columns in the order of ``classes_``; the second column is the
+            probability of hemorrhage.
+        """
+        p = self._positive_proba(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """Predict the class of each image at the 0.5 threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W, C), (n_samples, H, W) or \
+                (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            ``classes_[1]`` where the probability of hemorrhage is at least
+            0.5, else ``classes_[0]``.
+        """
+        positive = self._positive_proba(X) >= 0.5
+        return self.classes_[positive.astype(int)]

@@ -1,0 +1,53 @@
+"""Input validation shared by the estimators."""
+
+import numpy as np
+
+
+def as_image_batch(X, image_shape=None, *, estimator_name="the estimator"):
+    """Give a validated array the 4-D ``(n, height, width, channels)`` layout.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, H, W, C), (n, H, W) or (n, n_features)
+        Finite numeric array, already checked by ``validate_data``.
+    image_shape : tuple of int or None
+        ``(H, W)`` or ``(H, W, C)`` used to unflatten a 2-D ``X``. With
+        ``None`` a 2-D array is read as one row of pixels per sample, shape
+        ``(n, 1, n_features, 1)``.
+    estimator_name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n, H, W, C)
+    """
+    if X.ndim > 4:
+        raise ValueError(
+            f"{estimator_name} takes images as an array of shape (n, H, W, C), "
+            f"(n, H, W) or (n, H*W*C); got an array of rank {X.ndim} with shape "
+            f"{X.shape}. Stack volumes into 2-D slices first."
+        )
+    if X.ndim == 2:
+        if image_shape is None:
+            return X.reshape(X.shape[0], 1, X.shape[1], 1)
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) not in (2, 3) or int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} does not match the "
+                f"{X.shape[1]} features of each row of X: it must be (H, W) or "
+                f"(H, W, C) with H*W*C == {X.shape[1]}."
+            )
+        if len(shape) == 2:
+            shape = shape + (1,)
+        return X.reshape((X.shape[0],) + shape)
+    if image_shape is not None:
+        expected = tuple(int(s) for s in image_shape)
+        got = X.shape[1:] if X.ndim == 4 else X.shape[1:] + (1,)
+        if expected not in (got, got[:2]):
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} does not match the images in "
+                f"X of shape {X.shape}; set image_shape=None for image arrays."
+            )
+    if X.ndim == 3:
+        return X[..., np.newaxis]
+    return X

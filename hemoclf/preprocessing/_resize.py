@@ -1,0 +1,293 @@
+"""Resize and rescale images of any size to one fixed-size float array."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from PIL import Image
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, validate_data
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+# ITU-R 601 luma weights, as in skimage.color.rgb2gray and PIL's "L" mode.
+_LUMA = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+
+
+def _to_list(X):
+    """Images of ``X`` as a 3-D or 4-D array, or a list of 2-D or 3-D arrays.
+
+    Arrays are checked by ``check_array``; a 2-D array (or a list of equal
+    length 1-D rows) is a batch of flattened images, one pixel row each.
+    """
+    if sp.issparse(X):
+        raise TypeError(
+            "ResizeRescale does not take sparse input: pass images as a dense "
+            "array of shape (n, H, W[, C]) or a list of arrays."
+        )
+    if hasattr(X, "iloc") or (
+        not isinstance(X, (list, tuple)) and hasattr(X, "__array__")
+    ):
+        X = np.asarray(X)
+    elif isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 1 for x in X):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray):
+        X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
+        if X.ndim == 2:
+            return X[:, np.newaxis, :]
+        if X.ndim > 4:
+            raise ValueError(
+                "ResizeRescale takes a batch of images: an array of shape "
+                "(n, H, W) or (n, H, W, C), or a list of 2-D or 3-D arrays; got "
+                f"an array of shape {X.shape}."
+            )
+        return X
+    try:
+        images = [np.asarray(img) for img in X]
+    except TypeError as exc:
+        raise TypeError(
+            "ResizeRescale takes an array of images or a sequence of images; "
+            f"got {type(X).__name__}."
+        ) from exc
+    for i, img in enumerate(images):
+        if img.ndim not in (2, 3) or img.dtype.kind not in "uifb":
+            raise ValueError(
+                f"Image {i} has shape {img.shape} and dtype {img.dtype}: every "
+                "image must be a numeric 2-D (H, W) or 3-D (H, W, C) array."
+            )
+        if img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4):
+            raise ValueError(
+                f"Image {i} has {img.shape[2]} channels; ResizeRescale reads "
+                "gray (1), gray+alpha (2), RGB (3) or RGBA (4) images."
+            )
+    return images
+
+
+class ResizeRescale(TransformerMixin, BaseEstimator):
+    """Resize images to one size, fix their channels and rescale intensities.
+
+    A stateless transformer that turns a batch of images, of any size and
+    colour mode, into the float32 array ``(n, height, width, channels)`` the
+    classifier expects. The paper's preprocessing is the default: 128x128
+    pixels, intensities rescaled from [0, 255] to [0, 1].
+
+    Parameters
+    ----------
+    output_size : tuple of (int, int), default=(128, 128)
+        ``(height, width)`` of the output images.
+
+    scale : float, default=1/255
+        Factor applied to the intensities after resizing. Use ``1`` for
+        inputs already in [0, 1], such as the output of
+        :class:`~hemoclf.preprocessing.CTWindow`.
+
+    channels : {1, 3} or None, default=3
+        Channels of the output. Gray images are repeated to 3 channels, RGB
+        images are converted to gray (ITU-R 601 luma) for 1. An alpha channel
+        is always dropped. ``None`` keeps each image's own channel count
+        (alpha dropped), which must then be the same for all images.
+
+    keep_aspect_ratio : bool, default=False
+        If true, scale each image so that it fits ``output_size`` without
+        distortion and pad the rest with ``pad_value``. If false, stretch
+        it to ``output_size``, as the paper does.
+
+    pad_value : float, default=0.0
+        Intensity of the padding, in input units (before ``scale``).
+
+    interpolation : {"bilinear", "bicubic", "lanczos", "box", "nearest"}, \
+            default="bilinear"
+        Resampling filter. All but ``"nearest"`` are anti-aliased when
+        shrinking: the filter support grows with the reduction factor.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Size of the second axis of ``X`` when ``fit`` received an array;
+        not set for a list of images.
+
+    See Also
+    --------
+    hemoclf.preprocessing.CTWindow : Hounsfield units to windowed channels.
+    hemoclf.HemorrhageCNNClassifier : The classifier this prepares input for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hemoclf import ResizeRescale
+    >>> images = [np.full((300, 200, 3), 255, dtype=np.uint8),
+    ...           np.zeros((512, 512), dtype=np.uint8)]
+    >>> X = ResizeRescale(output_size=(64, 64)).fit_transform(images)
+    >>> X.shape, X.dtype
+    ((2, 64, 64, 3), dtype('float32'))
+    >>> float(X[0].min()), float(X[1].max())
+    (1.0, 0.0)
+    """
+
+    _parameter_constraints = {
+        "output_size": [tuple, list],
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "channels": [StrOptions({"1", "3"}), Interval(Integral, 1, 3, closed="both"),
+                     None],
+        "keep_aspect_ratio": ["boolean"],
+        "pad_value": [Real],
+        "interpolation": [StrOptions(set(_RESAMPLE))],
+    }
+
+    def __init__(
+        self,
+        output_size=(128, 128),
+        *,
+        scale=1 / 255,
+        channels=3,
+        keep_aspect_ratio=False,
+        pad_value=0.0,
+        interpolation="bilinear",
+    ):
+        self.output_size = output_size
+        self.scale = scale
+        self.channels = channels
+        self.keep_aspect_ratio = keep_aspect_ratio
+        self.pad_value = pad_value
+        self.interpolation = interpolation
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _check_params(self):
+        size = tuple(self.output_size)
+        if len(size) != 2 or not all(
+            isinstance(s, Integral) and s > 0 for s in size
+        ):
+            raise ValueError(
+                f"output_size={self.output_size!r} must be a pair of positive "
+                "integers (height, width), e.g. (128, 128)."
+            )
+        if self.channels is not None and int(self.channels) not in (1, 3):
+            raise ValueError(
+                f"channels={self.channels!r} must be 1 (gray), 3 (RGB) or None "
+                "(keep the input's channels)."
+            )
+        return size
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters and, for an array, record its shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W[, C]) or list of arrays
+            Images.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ResizeRescale
+        """
+        self._check_params()
+        images = _to_list(X)
+        if isinstance(images, np.ndarray):
+            validate_data(self, X, reset=True, allow_nd=True, dtype="numeric")
+        return self
+
+    def transform(self, X):
+        """Resize, convert channels and rescale each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W[, C]) or list of arrays
+            Images: gray ``(H, W)`` or ``(H, W, 1)``, gray+alpha, RGB or
+            RGBA, of integer or float dtype, possibly of different sizes. A
+            2-D array is read as one row of pixels per sample.
+
+        Returns
+        -------
+        X_out : ndarray of shape (n_samples, height, width, channels), float32
+        """
+        size = self._check_params()
+        images = _to_list(X)
+        n = len(images)
+        channels = self._output_channels(images)
+        out = np.empty((n,) + size + (channels,), dtype=np.float32)
+        resample = _RESAMPLE[self.interpolation]
+        for i in range(n):
+            img = self._fix_channels(np.asarray(images[i], dtype=np.float32),
+                                     channels, i)
+            if not np.isfinite(img).all():
+                raise ValueError(
+                    f"Image {i} contains NaN or infinity; ResizeRescale needs "
+                    "finite intensities. Replace them (e.g. with np.nan_to_num)."
+                )
+            out[i] = self._resize(img, size, resample)
+        out *= np.float32(self.scale)
+        return out
+
+    def _output_channels(self, images):
+        if self.channels is not None:
+            return int(self.channels)
+        counts = set()
+        for img in images:
+            c = 1 if img.ndim == 2 else img.shape[-1]
+            counts.add(3 if c in (3, 4) else 1)
+        if len(counts) > 1:
+            raise ValueError(
+                "The images mix gray and colour channels; with channels=None "
+                "they must all have the same. Set channels=1 or channels=3."
+            )
+        return counts.pop() if counts else 3
+
+    @staticmethod
+    def _fix_channels(img, channels, index):
+        if img.ndim == 2:
+            img = img[:, :, np.newaxis]
+        c = img.shape[2]
+        if c in (2, 4):  # drop alpha
+            img = img[:, :, : c - 1]
+            c -= 1
+        if c == channels:
+            return img
+        if channels == 3:  # gray -> RGB
+            return np.repeat(img, 3, axis=2)
+        return (img @ _LUMA)[:, :, np.newaxis]  # RGB -> gray
+
+    def _resize(self, img, size, resample):
+        h, w = size
+        in_h, in_w = img.shape[:2]
+        if self.keep_aspect_ratio:
+            ratio = min(h / in_h, w / in_w)
+            new_h = max(1, round(in_h * ratio))
+            new_w = max(1, round(in_w * ratio))
+        else:
+            new_h, new_w = h, w
+        if (new_h, new_w) == (in_h, in_w):
+            resized = img
+        else:
+            resized = np.stack(
+                [
+                    np.asarray(
+                        Image.fromarray(np.ascontiguousarray(img[:, :, k]),
+                                        mode="F").resize((new_w, new_h), resample)
+                    )
+                    for k in range(img.shape[2])
+                ],
+                axis=2,
+            )
+        if (new_h, new_w) == (h, w):
+            return resized
+        canvas = np.full((h, w, img.shape[2]), self.pad_value, dtype=np.float32)
+        top, left = (h - new_h) // 2, (w - new_w) // 2
+        canvas[top : top + new_h, left : left + new_w] = resized
+        return canvas

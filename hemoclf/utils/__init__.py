@@ -1,0 +1,1 @@
+"""Utilities shared across hemoclf (private; nothing public here yet)."""

@@ -1,0 +1,58 @@
+"""scikit-learn's common estimator checks over every hemoclf estimator.
+
+The checks really run: no tag is set to make scikit-learn skip them. Each
+expected failure states why the behaviour is intended.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from hemoclf import HemorrhageCNNClassifier, ResizeRescale
+from hemoclf.preprocessing import CTWindow
+
+# Tiny settings keep the ~60 classifier checks to a couple of minutes.
+ESTIMATORS = [
+    HemorrhageCNNClassifier(
+        filters=(4, 4, 4), dense_units=4, epochs=2, batch_size=16, augment=False,
+        random_state=0,
+    ),
+    ResizeRescale(output_size=(4, 4)),
+    CTWindow(),
+]
+
+EXPECTED_FAILURES = {
+    "HemorrhageCNNClassifier": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "mini-batch gradient descent sees a duplicated image twice per "
+            "epoch in different batches, which is not the same optimisation "
+            "path as one image with weight 2; the weights are honoured in the "
+            "loss (see test_class_weight_changes_training)"
+        ),
+    },
+    "ResizeRescale": {
+        "check_n_features_in_after_fitting": (
+            "stateless by design: a fitted ResizeRescale resizes images of any "
+            "size, so a different input width at transform time is valid"
+        ),
+    },
+    "CTWindow": {
+        "check_n_features_in_after_fitting": (
+            "stateless by design: windowing is per pixel, so a fitted CTWindow "
+            "takes slices of any size at transform time"
+        ),
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+def test_expected_failures_are_few_and_explained():
+    entries = [r for reasons in EXPECTED_FAILURES.values() for r in reasons.values()]
+    assert len(entries) <= 5
+    assert all(len(reason) > 40 for reason in entries)
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
