@@ -11,8 +11,6 @@ zoom 0.05, counter-clockwise shear, width/height shift 0.05, fill mode
 parameter to ``False`` or ``0``.
 """
 
-import keras
-
 FILL_MODES = ("constant", "reflect", "wrap", "nearest")
 
 # Default augmentation settings, shared by the classifier and the sampler.
@@ -67,6 +65,8 @@ def augmentation_layers(
     layers : list of keras.layers.Layer
         Empty when every transformation is switched off.
     """
+    import keras
+
     if fill_mode not in FILL_MODES:
         raise ValueError(
             f"fill_mode={fill_mode!r} is not supported; use one of {FILL_MODES}."
