@@ -13,7 +13,7 @@ DATA_ENV = "HEMOCLF_DATA"
 
 def _data_root():
     value = os.environ.get(DATA_ENV)
-    return Path(value) if value else None
+    return Path(value).resolve() if value else None
 
 
 @pytest.fixture(scope="session")
