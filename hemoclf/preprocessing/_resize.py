@@ -1,5 +1,7 @@
 """Resize and rescale images of any size to one fixed-size float array."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +18,12 @@ _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+
+# Pillow first shrinks by an integer factor with a box filter while the image
+# stays at least this many times the target size, then resamples: "in most
+# cases indistinguishable from fair resampling" (Pillow docs) and much faster
+# for the large reductions of CT renderings (e.g. 821 -> 128 px).
+_REDUCING_GAP = 3.0
 
 # ITU-R 601 luma weights, as in skimage.color.rgb2gray and PIL's "L" mode.
 _LUMA = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
@@ -105,7 +113,17 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
     interpolation : {"bilinear", "bicubic", "lanczos", "box", "nearest"}, \
             default="bilinear"
         Resampling filter. All but ``"nearest"`` are anti-aliased when
-        shrinking: the filter support grows with the reduction factor.
+        shrinking: the filter support grows with the reduction factor. 8-bit
+        gray, RGB and RGBA images are resampled in 8 bits by Pillow, as
+        Keras's ``load_img`` does (results rounded to whole grey levels);
+        other images are resampled in float32.
+
+    n_jobs : int or None, default=None
+        Threads that resize images in parallel (Pillow releases the GIL while
+        it resamples). ``None`` uses every core, up to 8; ``1`` resizes in
+        the calling thread; negative values count back from the number of
+        cores, as in joblib. Batches of fewer than 16 images always use one
+        thread.
 
     Attributes
     ----------
@@ -139,6 +157,7 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
         "keep_aspect_ratio": ["boolean"],
         "pad_value": [Real],
         "interpolation": [StrOptions(set(_RESAMPLE))],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -150,6 +169,7 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
         keep_aspect_ratio=False,
         pad_value=0.0,
         interpolation="bilinear",
+        n_jobs=None,
     ):
         self.output_size = output_size
         self.scale = scale
@@ -157,6 +177,7 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
         self.keep_aspect_ratio = keep_aspect_ratio
         self.pad_value = pad_value
         self.interpolation = interpolation
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -223,17 +244,72 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
         channels = self._output_channels(images)
         out = np.empty((n,) + size + (channels,), dtype=np.float32)
         resample = _RESAMPLE[self.interpolation]
-        for i in range(n):
-            img = self._fix_channels(np.asarray(images[i], dtype=np.float32),
-                                     channels, i)
-            if not np.isfinite(img).all():
-                raise ValueError(
-                    f"Image {i} contains NaN or infinity; ResizeRescale needs "
-                    "finite intensities. Replace them (e.g. with np.nan_to_num)."
-                )
-            out[i] = self._resize(img, size, resample)
+
+        def one(i):
+            out[i] = self._resize_one(images[i], i, size, channels, resample)
+
+        n_threads = self._n_threads(n)
+        if n_threads > 1:
+            # Pillow releases the GIL while it resamples: threads scale.
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(one, range(n)))
+        else:
+            for i in range(n):
+                one(i)
         out *= np.float32(self.scale)
         return out
+
+    def _n_threads(self, n_images):
+        if n_images < 16:
+            return 1
+        if self.n_jobs is None:
+            return min(os.cpu_count() or 1, 8)
+        return self.n_jobs if self.n_jobs > 0 else max(1, (os.cpu_count() or 1)
+                                                      + 1 + self.n_jobs)
+
+    def _resize_one(self, image, index, size, channels, resample):
+        image = np.asarray(image)
+        fast = self._resize_uint8(image, size, channels, resample)
+        if fast is not None:
+            return fast
+        img = self._fix_channels(image.astype(np.float32, copy=False), channels, index)
+        if not np.isfinite(img).all():
+            raise ValueError(
+                f"Image {index} contains NaN or infinity; ResizeRescale needs "
+                "finite intensities. Replace them (e.g. with np.nan_to_num)."
+            )
+        return self._resize(img, size, resample)
+
+    def _resize_uint8(self, image, size, channels, resample):
+        """Resample 8-bit gray, RGB or RGBA images in Pillow's native modes.
+
+        This is what Keras's ``load_img(target_size=...)`` does; the result is
+        rounded to 8 bits (at most 0.5/255 from the float path) and is several
+        times faster than resampling each channel in float. Returns ``None``
+        when the image needs the float path.
+        """
+        if image.dtype != np.uint8 or self.keep_aspect_ratio:
+            return None
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if image.ndim == 2:
+            mode = "L"
+        elif image.shape[2] in (3, 4) and channels == 3:
+            mode = "RGB"
+            if image.shape[2] == 4:
+                image = image[:, :, :3]
+        else:
+            return None
+        h, w = size
+        pil = Image.fromarray(np.ascontiguousarray(image), mode=mode)
+        if pil.size != (w, h):
+            pil = pil.resize((w, h), resample, reducing_gap=_REDUCING_GAP)
+        resized = np.asarray(pil, dtype=np.float32)
+        if mode == "L":
+            resized = resized[:, :, np.newaxis]
+            if channels == 3:
+                resized = np.repeat(resized, 3, axis=2)
+        return resized
 
     def _output_channels(self, images):
         if self.channels is not None:

@@ -46,3 +46,10 @@ def make_square_images(n_samples=40, size=16, channels=1, *, seed=0):
         r, c = rng.integers(0, size - side + 1, size=2)
         X[i, r : r + side, c : c + side] += 0.6
     return X, y
+
+
+def bench_full():
+    """Whether the benchmarks run their full sizes (``HEMOCLF_BENCH_FULL=1``)."""
+    import os
+
+    return os.environ.get("HEMOCLF_BENCH_FULL") == "1"
