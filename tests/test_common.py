@@ -1,13 +1,24 @@
-"""scikit-learn's common estimator checks over every hemoclf estimator.
+"""Common estimator checks over every hemoclf estimator.
 
-The checks really run: no tag is set to make scikit-learn skip them. Each
-expected failure states why the behaviour is intended.
+scikit-learn's checks run on every estimator; the samplers also run
+imbalanced-learn's sampler checks (class counts under each
+``sampling_strategy``, dtypes, lists, data frames, one-hot and 2-D targets).
+The checks really run: no tag is set to make a suite skip them. Each expected
+failure states why the behaviour is intended.
 """
 
+import pytest
+from imblearn.over_sampling import SMOTE
+from imblearn.under_sampling import RandomUnderSampler
+from imblearn.utils.estimator_checks import check_param_validation
+from imblearn.utils.estimator_checks import (
+    parametrize_with_checks as parametrize_with_sampler_checks,
+)
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hemoclf import HemorrhageCNNClassifier, ResizeRescale
 from hemoclf.preprocessing import CTWindow
+from hemoclf.sampling import AugmentationSampler, ImageSampler
 
 # Tiny settings keep the ~60 classifier checks to a couple of minutes.
 ESTIMATORS = [
@@ -17,7 +28,13 @@ ESTIMATORS = [
     ),
     ResizeRescale(output_size=(4, 4)),
     CTWindow(),
+    AugmentationSampler(random_state=0),
+    # A sampler that picks rows (sample_indices_) and one that makes rows.
+    ImageSampler(RandomUnderSampler(random_state=0)),
+    ImageSampler(SMOTE(k_neighbors=2, random_state=0)),
 ]
+
+SAMPLERS = [e for e in ESTIMATORS if hasattr(e, "fit_resample")]
 
 EXPECTED_FAILURES = {
     "HemorrhageCNNClassifier": {
@@ -56,3 +73,16 @@ def test_expected_failures_are_few_and_explained():
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@parametrize_with_sampler_checks(
+    SAMPLERS, expected_failed_checks=_expected_failed_checks
+)
+def test_imblearn_compatible_sampler(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS, ids=repr)
+def test_sampler_parameter_validation(sampler):
+    # scikit-learn's own version of this check calls fit but not fit_resample.
+    check_param_validation(type(sampler).__name__, sampler)

@@ -2,18 +2,16 @@
 
 import numpy as np
 from imblearn.base import BaseSampler
+from scipy import sparse
 from sklearn.base import _fit_context, clone
 from sklearn.utils import check_array, get_tags
 from sklearn.utils._param_validation import HasMethods
 
+# Fitted attributes of the wrapped sampler that describe a 2-D input.
+_TABLE_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
-def _image_tags(tags):
-    """Declare that a sampler takes image arrays, not 2-D tables."""
-    tags.input_tags.two_d_array = False
-    tags.input_tags.three_d_array = True
-    tags.input_tags.sparse = False
-    tags.input_tags.dataframe = False
-    return tags
+# Input tags that ImageSampler takes over from the sampler it wraps.
+_DELEGATED_INPUT_TAGS = ("sparse", "dataframe", "allow_nan", "string", "categorical")
 
 
 class ImageSampler(BaseSampler):
@@ -29,6 +27,13 @@ class ImageSampler(BaseSampler):
     ``RandomOverSampler(shrinkage=...)``) return new images built pixel by
     pixel, SMOTE's as blends of two images of a class.
 
+    ``X`` holds images of shape ``(n_samples, height, width, channels)`` or
+    ``(n_samples, height, width)``. As everywhere in hemoclf, a 2-D input
+    ``(n_samples, n_features)`` is a batch of images one row of pixels high;
+    such rows need no flattening, so the wrapped sampler runs on ``X`` as it
+    is and its output, its checks and its input types are those of
+    ``sampler`` itself.
+
     Parameters
     ----------
     sampler : imbalanced-learn sampler
@@ -40,9 +45,18 @@ class ImageSampler(BaseSampler):
     ----------
     sampler_ : imbalanced-learn sampler
         The fitted clone of ``sampler``.
+    sampling_strategy_ : dict
+        ``sampler_.sampling_strategy_``: the number of samples ``sampler_``
+        aimed at for each class it resampled; absent when ``sampler_`` has no
+        such attribute.
     sample_indices_ : ndarray of shape (n_samples_new,)
-        Indices in ``X`` of the images kept, when ``sampler_`` picks rows
-        (has a ``sample_indices_`` attribute after fitting); absent otherwise.
+        Indices in ``X`` of the images returned, when ``sampler_`` has a
+        ``sample_indices_`` attribute after fitting; absent otherwise.
+    n_features_in_ : int
+        Size of the second axis of ``X`` seen during ``fit_resample``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of ``X``; set only when ``X`` is a data frame with
+        string column names.
 
     See Also
     --------
@@ -77,30 +91,13 @@ class ImageSampler(BaseSampler):
     def __init__(self, sampler):
         self.sampler = sampler
 
-    def _check_X_y(self, X, y, accept_sparse=None):
-        X = check_array(
-            X, allow_nd=True, dtype=None, input_name="X", estimator=self
-        )
-        if X.ndim < 3:
-            raise ValueError(
-                "ImageSampler takes images as an array of shape (n_samples, "
-                f"height, width[, channels]); got shape {X.shape}. For a 2-D "
-                "table use the imbalanced-learn sampler itself."
-            )
-        y = np.asarray(y)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"X holds {X.shape[0]} images but y holds {y.shape[0]} labels; "
-                "give one label per image."
-            )
-        return X, y, False
-
     def fit(self, X, y, **params):
         """Fit the sampler on the images; same as ``fit_resample``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, height, width[, channels])
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+                (n_samples, n_features)
             Images.
         y : array-like of shape (n_samples,)
             Class labels.
@@ -121,8 +118,9 @@ class ImageSampler(BaseSampler):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, height, width[, channels])
-            Images.
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+                (n_samples, n_features)
+            Images; a 2-D ``X`` goes to the sampler as it is.
         y : array-like of shape (n_samples,)
             Class labels.
         **params : dict
@@ -130,30 +128,51 @@ class ImageSampler(BaseSampler):
 
         Returns
         -------
-        X_resampled : ndarray of shape (n_samples_new, height, width[, channels])
+        X_resampled : array-like of shape (n_samples_new, height, width[, \
+                channels]) or (n_samples_new, n_features)
             The resampled images, with the shape of the images in ``X``.
-        y_resampled : ndarray of shape (n_samples_new,)
+        y_resampled : array-like of shape (n_samples_new,)
             Their labels.
         """
-        X, y, _ = self._check_X_y(X, y)
-        return self._fit_resample(X, y, **params)
+        for name in ("sample_indices_", "sampling_strategy_") + _TABLE_ATTRIBUTES:
+            if hasattr(self, name):
+                delattr(self, name)
+        if sparse.issparse(X) or np.ndim(X) <= 2:
+            return self._fit_resample(X, y, **params)
+        images = check_array(
+            X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name="X",
+            estimator=self,
+        )
+        if hasattr(y, "__len__") and len(y) != images.shape[0]:
+            raise ValueError(
+                f"X holds {images.shape[0]} images but y holds {len(y)} labels; "
+                "give one label per image."
+            )
+        X_flat, *rest = self._fit_resample(
+            images.reshape(images.shape[0], -1), y, **params
+        )
+        self.n_features_in_ = images.shape[1]
+        X_res = np.asarray(X_flat).reshape((-1,) + images.shape[1:])
+        return (X_res.tolist() if isinstance(X, list) else X_res, *rest)
 
     def _fit_resample(self, X, y, **params):
         self.sampler_ = clone(self.sampler)
-        X_flat, y_res = self.sampler_.fit_resample(
-            X.reshape(X.shape[0], -1), y, **params
-        )[:2]
-        if hasattr(self.sampler_, "sample_indices_"):
-            self.sample_indices_ = np.asarray(self.sampler_.sample_indices_)
-        elif hasattr(self, "sample_indices_"):
-            del self.sample_indices_
-        return np.asarray(X_flat).reshape((-1,) + X.shape[1:]), y_res
+        output = self.sampler_.fit_resample(X, y, **params)
+        for name in ("sample_indices_", "sampling_strategy_") + _TABLE_ATTRIBUTES:
+            if hasattr(self.sampler_, name):
+                setattr(self, name, getattr(self.sampler_, name))
+        if hasattr(self, "sample_indices_"):
+            self.sample_indices_ = np.asarray(self.sample_indices_)
+        return output
 
     def __sklearn_tags__(self):
-        tags = _image_tags(super().__sklearn_tags__())
-        inner = None
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
         if hasattr(self.sampler, "__sklearn_tags__"):
-            inner = getattr(get_tags(self.sampler), "sampler_tags", None)
-        if inner is not None:
-            tags.sampler_tags.sample_indices = inner.sample_indices
+            inner = get_tags(self.sampler)
+            for name in _DELEGATED_INPUT_TAGS:
+                setattr(tags.input_tags, name, getattr(inner.input_tags, name))
+            inner_sampler_tags = getattr(inner, "sampler_tags", None)
+            if inner_sampler_tags is not None:
+                tags.sampler_tags.sample_indices = inner_sampler_tags.sample_indices
         return tags

@@ -1,56 +1,22 @@
 """Over-sampling by writing augmented copies of training images."""
 
-from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from imblearn.base import BaseSampler
-from imblearn.utils import check_sampling_strategy
-from sklearn.base import _fit_context
-from sklearn.utils import check_array, check_random_state
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import check_target_type
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 
-from ._adapter import _image_tags
+from .._validation import as_image_batch
 
 # The names of hemoclf._augmentation.FILL_MODES, repeated here so that
 # importing hemoclf.sampling does not import Keras (a test keeps them equal).
 _FILL_MODES = {"constant", "reflect", "wrap", "nearest"}
 
-# imbalanced-learn's own constraint for over-samplers' sampling_strategy.
-_SAMPLING_STRATEGY = [
-    Interval(Real, 0, 1, closed="right"),
-    StrOptions({"auto", "minority", "not minority", "not majority", "all"}),
-    Mapping,
-    callable,
-]
 
-
-def _check_images(X, y, estimator):
-    """Validate a 3-D or 4-D float image batch and its labels."""
-    X = check_array(
-        X, allow_nd=True, dtype=(np.float32, np.float64), input_name="X",
-        estimator=estimator,
-    )
-    if X.ndim not in (3, 4):
-        raise ValueError(
-            f"{type(estimator).__name__} takes images as an array of shape "
-            "(n_samples, height, width, channels) or (n_samples, height, width); "
-            f"got shape {X.shape}. Reshape flat rows with "
-            "X.reshape(-1, height, width, channels), or put hemoclf.ResizeRescale "
-            "before the sampler."
-        )
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"y must be a 1-D array of one label per image; got shape {y.shape} "
-            f"for {X.shape[0]} images."
-        )
-    check_classification_targets(y)
-    return X, y
-
-
-class AugmentationSampler(BaseSampler):
+class AugmentationSampler(BaseOverSampler):
     """Over-sample images with augmented copies, as in the founding paper.
 
     Adds randomly flipped, rotated, zoomed, sheared and shifted copies of the
@@ -67,6 +33,13 @@ class AugmentationSampler(BaseSampler):
     a class is copied as evenly as possible (the counts differ by at most
     one). Inside an :class:`imblearn.pipeline.Pipeline` the sampler acts
     only while fitting; prediction sees the images as they are.
+
+    ``X`` holds images of shape ``(n_samples, height, width, channels)`` or
+    ``(n_samples, height, width)``. As everywhere in hemoclf, a 2-D array
+    ``(n_samples, n_features)`` is a batch of images one row of pixels high,
+    shape ``(n_samples, 1, n_features, 1)``; its augmented copies come back
+    as rows of the same width. Lists, data frames (sparse ones included) and
+    one-hot encoded labels come back in the type they came in.
 
     Parameters
     ----------
@@ -113,6 +86,11 @@ class AugmentationSampler(BaseSampler):
     ----------
     sampling_strategy_ : dict
         Number of images generated for each class.
+    n_features_in_ : int
+        Size of the second axis of ``X`` seen during ``fit_resample``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of ``X``; set only when ``X`` is a data frame with
+        string column names.
     source_indices_ : ndarray of shape (n_samples_new,)
         For each output image, the index in ``X`` of the image it was made
         from; its first ``n_samples`` entries are ``0, 1, ..., n_samples - 1``.
@@ -145,10 +123,8 @@ class AugmentationSampler(BaseSampler):
     True
     """
 
-    _sampling_type = "over-sampling"
-
     _parameter_constraints: dict = {
-        "sampling_strategy": _SAMPLING_STRATEGY,
+        **BaseOverSampler._parameter_constraints,
         "flip_horizontal": ["boolean"],
         "flip_vertical": ["boolean"],
         "rotation": [Interval(Real, 0, 180, closed="both")],
@@ -157,7 +133,6 @@ class AugmentationSampler(BaseSampler):
         "shift": [Interval(Real, 0, 1, closed="left")],
         "fill_mode": [StrOptions(_FILL_MODES)],
         "fill_value": [Real],
-        "random_state": ["random_state"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -189,35 +164,49 @@ class AugmentationSampler(BaseSampler):
         self.batch_size = batch_size
 
     def _check_X_y(self, X, y, accept_sparse=None):
-        X, y = _check_images(X, y, self)
-        return X, y, False
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        if hasattr(X, "sparse"):  # a data frame of sparse columns
+            X = X.sparse.to_dense()
+        X = validate_data(
+            self, X, reset=True, allow_nd=True, dtype=(np.float32, np.float64)
+        )
+        if X.ndim > 4:
+            raise ValueError(
+                f"{type(self).__name__} takes images as an array of shape "
+                "(n_samples, height, width, channels) or (n_samples, height, "
+                f"width); got shape {X.shape}. Cut volumes into 2-D slices first."
+            )
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X holds {X.shape[0]} images but y holds {y.shape[0]} labels; "
+                "give one label per image."
+            )
+        return X, y, binarize_y
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit_resample(self, X, y):
         """Add augmented copies of the images of the classes to over-sample.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, height, width, channels) or \
-                (n_samples, height, width)
+        X : array-like of shape (n_samples, height, width, channels), \
+                (n_samples, height, width) or (n_samples, n_features)
             Training images; float32 and float64 are kept, other types become
-            float32.
-        y : array-like of shape (n_samples,)
-            Class labels.
+            float32. A 2-D array or data frame is read as one row of pixels
+            per sample.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or their one-hot encoding.
 
         Returns
         -------
-        X_resampled : ndarray of shape (n_samples_new, ...)
-            ``X`` followed by the generated images, with the rank and dtype
-            of ``X``.
-        y_resampled : ndarray of shape (n_samples_new,)
-            The labels, those of the generated images last.
+        X_resampled : ndarray, list or DataFrame of shape (n_samples_new, ...)
+            ``X`` followed by the generated images, with the type, rank and
+            dtype of ``X``.
+        y_resampled : ndarray, list, Series or DataFrame of shape \
+                (n_samples_new,) or (n_samples_new, n_classes)
+            The labels in the type of ``y``, those of the generated images
+            last.
         """
-        X, y, _ = self._check_X_y(X, y)
-        self.sampling_strategy_ = check_sampling_strategy(
-            self.sampling_strategy, y, self._sampling_type
-        )
-        return self._fit_resample(X, y)
+        return super().fit_resample(X, y)
 
     def _fit_resample(self, X, y):
         rng = check_random_state(self.random_state)
@@ -252,7 +241,7 @@ class AugmentationSampler(BaseSampler):
             return images.copy()
         import keras
 
-        batches = images if images.ndim == 4 else images[..., np.newaxis]
+        batches = as_image_batch(images, estimator_name=type(self).__name__)
         out = np.empty(batches.shape, dtype=images.dtype)
         for start in range(0, batches.shape[0], self.batch_size):
             batch = batches[start:start + self.batch_size].astype(np.float32)
@@ -262,4 +251,7 @@ class AugmentationSampler(BaseSampler):
         return out.reshape(images.shape)
 
     def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        return tags

@@ -199,19 +199,68 @@ def test_clone_and_tags():
     sampler = AugmentationSampler({0: 3}, rotation=5.0, random_state=3)
     assert clone(sampler).get_params() == sampler.get_params()
     tags = sampler.__sklearn_tags__()
-    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    assert tags.input_tags.two_d_array and tags.input_tags.three_d_array
+    assert not tags.input_tags.sparse
 
 
-def test_flat_rows_are_refused_with_a_fix(images):
+def test_flat_rows_are_images_one_pixel_high(images):
     X, y = images
-    with pytest.raises(ValueError, match=r"got shape \(10, 144\).*X.reshape\(-1, "
-                       "height, width, channels\\)"):
-        AugmentationSampler().fit_resample(X.reshape(10, -1), y)
+    rows = X[:, 0, :, 0]  # (10, 12)
+    sampler = AugmentationSampler({0: 12, 1: 9}, random_state=0)
+    X_rows, y_rows = sampler.fit_resample(rows, y)
+    X_flat_images, y_images = AugmentationSampler(
+        {0: 12, 1: 9}, random_state=0
+    ).fit_resample(rows[:, np.newaxis, :, np.newaxis], y)
+    assert X_rows.shape == (21, 12)
+    np.testing.assert_array_equal(X_rows, X_flat_images[:, 0, :, 0])
+    np.testing.assert_array_equal(y_rows, y_images)
+    np.testing.assert_array_equal(X_rows[:10], rows)
+    new = sampler.source_indices_[10:]
+    assert not np.allclose(X_rows[10:], rows[new])
+    assert sampler.n_features_in_ == 12
+
+
+def test_data_frames_lists_and_one_hot_labels_keep_their_type(images):
+    pd = pytest.importorskip("pandas")
+    X, y = images
+    rows = X[:, 0, :, 0]
+    columns = [f"pixel_{i}" for i in range(12)]
+    sampler = AugmentationSampler({0: 9, 1: 5}, random_state=0)
+    X_df, y_s = sampler.fit_resample(
+        pd.DataFrame(rows, columns=columns), pd.Series(y, name="hemorrhage")
+    )
+    assert isinstance(X_df, pd.DataFrame) and list(X_df.columns) == columns
+    assert isinstance(y_s, pd.Series) and y_s.name == "hemorrhage"
+    assert sampler.feature_names_in_.tolist() == columns
+    X_arr, y_arr = AugmentationSampler({0: 9, 1: 5}, random_state=0).fit_resample(
+        rows, y
+    )
+    np.testing.assert_array_equal(X_df.to_numpy(), X_arr)
+    np.testing.assert_array_equal(y_s.to_numpy(), y_arr)
+
+    X_list, y_list = AugmentationSampler({1: 4}, **OFF).fit_resample(
+        X[..., 0].tolist(), y.tolist()
+    )
+    assert isinstance(X_list, list) and isinstance(y_list, list)
+    assert np.shape(X_list) == (11, 12, 12)
+
+    y_three = np.array([0, 1, 0, 0, 1, 2, 2, 1, 0, 2])
+    one_hot = np.eye(3, dtype=int)[y_three]
+    _, y_hot = AugmentationSampler({1: 4}, **OFF).fit_resample(X, one_hot)
+    assert y_hot.shape == (11, 3)
+    np.testing.assert_array_equal(y_hot.argmax(axis=1), [*y_three, 1])
+
+
+def test_volumes_are_refused_with_a_fix(images):
+    X, y = images
+    with pytest.raises(ValueError, match=r"got shape \(10, 12, 12, 1, 1\)\. Cut "
+                       "volumes into 2-D slices"):
+        AugmentationSampler().fit_resample(X[..., np.newaxis], y)
 
 
 def test_label_errors(images):
     X, y = images
-    with pytest.raises(ValueError, match="got shape \\(9,\\) for 10 images"):
+    with pytest.raises(ValueError, match="X holds 10 images but y holds 9 labels"):
         AugmentationSampler().fit_resample(X, y[:9])
     with pytest.raises(ValueError, match="Unknown label type"):
         AugmentationSampler().fit_resample(X, np.linspace(0, 1, 10))

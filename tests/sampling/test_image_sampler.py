@@ -110,7 +110,11 @@ def test_tags_follow_the_wrapped_sampler():
     tags = ImageSampler(SMOTE()).__sklearn_tags__()
     assert picker.sampler_tags.sample_indices
     assert not tags.sampler_tags.sample_indices
-    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    assert tags.input_tags.three_d_array and tags.input_tags.two_d_array
+    # Input tags come from the wrapped sampler: RandomUnderSampler takes NaN
+    # and strings, SMOTE takes neither.
+    assert picker.input_tags.allow_nan and picker.input_tags.string
+    assert not tags.input_tags.allow_nan and not tags.input_tags.string
 
 
 def _flatten(X):
@@ -139,11 +143,51 @@ def test_grid_search_tunes_the_sampling_strategy(images):
     assert clone(pipeline).get_params()["imagesampler__sampler__random_state"] == 0
 
 
-def test_flat_tables_are_refused(images):
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        RandomUnderSampler(sampling_strategy={0: 8}, random_state=0),
+        SMOTE(sampling_strategy=0.8, k_neighbors=3, random_state=0),
+    ],
+    ids=["under", "smote"],
+)
+def test_flat_rows_go_to_the_sampler_as_they_are(images, sampler):
     X, y = images
-    with pytest.raises(ValueError, match=r"got shape \(20, 108\).*use the "
-                       "imbalanced-learn sampler itself"):
-        ImageSampler(RandomUnderSampler()).fit_resample(X.reshape(20, -1), y)
+    rows = X.reshape(20, -1)
+    image_sampler = ImageSampler(sampler)
+    X_res, y_res = image_sampler.fit_resample(rows, y)
+    X_alone, y_alone = clone(sampler).fit_resample(rows, y)
+    np.testing.assert_array_equal(X_res, X_alone)
+    np.testing.assert_array_equal(y_res, y_alone)
+    assert image_sampler.sampling_strategy_ == image_sampler.sampler_.sampling_strategy_
+    assert image_sampler.n_features_in_ == 108
+    # The same images as (20, 6, 6, 3) arrays give the same rows.
+    X_images, _ = ImageSampler(sampler).fit_resample(X, y)
+    np.testing.assert_array_equal(X_images.reshape(len(X_images), -1), X_res)
+
+
+def test_data_frames_pass_through(images):
+    pd = pytest.importorskip("pandas")
+    X, y = images
+    frame = pd.DataFrame(X.reshape(20, -1)).add_prefix("pixel_")
+    image_sampler = ImageSampler(RandomUnderSampler(random_state=0))
+    X_res, y_res = image_sampler.fit_resample(frame, pd.Series(y, name="bleed"))
+    assert isinstance(X_res, pd.DataFrame) and y_res.name == "bleed"
+    assert image_sampler.feature_names_in_.tolist() == frame.columns.tolist()
+    np.testing.assert_array_equal(
+        X_res.to_numpy(), frame.to_numpy()[image_sampler.sample_indices_]
+    )
+
+
+def test_image_lists_come_back_as_lists(images):
+    X, y = images
+    image_sampler = ImageSampler(RandomUnderSampler(random_state=0))
+    X_res, y_res = image_sampler.fit_resample(X.tolist(), y.tolist())
+    assert isinstance(X_res, list) and isinstance(y_res, list)
+    np.testing.assert_array_equal(np.asarray(X_res), X[image_sampler.sample_indices_])
+    # n_features_in_ is the second axis of X, as for the other estimators.
+    assert image_sampler.n_features_in_ == 6
+    assert not hasattr(image_sampler, "feature_names_in_")
 
 
 def test_label_count_must_match(images):
