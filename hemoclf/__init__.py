@@ -16,6 +16,19 @@ and :mod:`hemoclf.inspection`.
 __version__ = "0.1.0.dev0"
 
 from ._classifier import HemorrhageCNNClassifier
+from ._distribute import limit_tensorflow_threads
+from ._persistence import load_model, save_model
+from ._recipes import make_hemorrhage_pipeline
+from ._streaming import predict_files
 from .preprocessing import ResizeRescale
 
-__all__ = ["HemorrhageCNNClassifier", "ResizeRescale", "__version__"]
+__all__ = [
+    "HemorrhageCNNClassifier",
+    "ResizeRescale",
+    "__version__",
+    "limit_tensorflow_threads",
+    "load_model",
+    "make_hemorrhage_pipeline",
+    "predict_files",
+    "save_model",
+]

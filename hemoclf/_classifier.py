@@ -26,6 +26,7 @@ input into batches and runs Keras's compiled predict step directly (see
 ``Model.predict`` and gives the same numbers.
 """
 
+import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -33,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -43,8 +44,13 @@ from sklearn.utils.validation import (
 )
 
 from ._augmentation import FILL_MODES
-from ._inference import predict_scores
-from ._models import ARCHITECTURES, build_model
+from ._distribute import (
+    STRATEGIES,
+    predict_scores,
+    resolve_strategy,
+    strategy_scope,
+)
+from ._models import ARCHITECTURES, RECIPE_PARAMS, build_model
 from ._seeding import keras_seed
 from ._validation import as_image_batch
 
@@ -61,14 +67,30 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"paper"} or callable, default="paper"
-        The network. ``"paper"`` is the CNN of the founding paper: three 3x3
-        stride-2 ReLU convolutions, max pooling after the first two, global
-        average pooling, a dense layer, dropout and a sigmoid output. A
-        callable is called as ``architecture(input_shape, filters=...,
-        kernel_size=..., dense_units=..., dropout=..., augmentation=...)``
-        and must return an uncompiled ``keras.Model`` with one sigmoid
-        output.
+    architecture : {"default", "paper"} or callable, default="default"
+        The recipe: the network and the training settings it was measured
+        with, which every hyper-parameter left at ``None`` below takes.
+
+        - ``"default"``: hemoclf's compact CNN (see
+          :func:`hemoclf._models.build_default_cnn`): a 5x5 stride-2 stem
+          and four stages of 3x3 convolution, batch normalisation, ReLU and
+          max pooling (16, 16, 32, 64, 128 filters), global average pooling,
+          dropout 0.3, a sigmoid output; AdamW (learning rate 2e-3, weight
+          decay 1e-4) with a cosine decay of the learning rate over 60
+          epochs of batches of 16; the paper's augmentation; the
+          probabilities averaged over the flipped images at prediction.
+        - ``"paper"``: the CNN of the founding paper, exactly: three 3x3
+          stride-2 ReLU convolutions (32, 64, 64 filters), max pooling after
+          the first two, global average pooling, a 64-unit dense layer,
+          dropout 0.4 and a sigmoid output; Adam at a constant 1e-3, 60
+          epochs of batches of 32, the paper's augmentation.
+        - a callable is called as ``architecture(input_shape, filters=...,
+          kernel_size=..., dense_units=..., dropout=..., augmentation=...)``
+          and must return an uncompiled ``keras.Model`` with one sigmoid
+          output; it takes the ``"default"`` training settings.
+
+        :func:`hemoclf.make_hemorrhage_pipeline` pairs each recipe with its
+        preprocessing.
 
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` holds flattened
@@ -77,30 +99,47 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         3-D ``(n, H, W)`` and 4-D ``(n, H, W, C)`` arrays are used as they
         are.
 
-    filters : tuple of int, default=(32, 64, 64)
-        Filters of the convolutions.
+    filters : tuple of int, default=None
+        Filters of the convolutions: three for ``"paper"``; the stem's then
+        each stage's for ``"default"``. ``None``: (32, 64, 64) and
+        (16, 16, 32, 64, 128).
 
-    kernel_size : int, default=3
-        Size of the square convolution kernels.
+    kernel_size : int, default=None
+        Size of the square convolution kernels (``None``: 3).
 
-    dense_units : int, default=64
-        Width of the hidden dense layer.
+    dense_units : int, default=None
+        Width of the hidden dense layer; ``0`` for none (``"default"``
+        only). ``None``: 64 for ``"paper"``, 0 for ``"default"``.
 
-    dropout : float, default=0.4
-        Dropout rate before the output layer.
+    dropout : float, default=None
+        Dropout rate before the output layer. ``None``: 0.4 for
+        ``"paper"``, 0.3 for ``"default"``.
 
-    optimizer : str or keras optimizer class, default="adam"
-        Optimizer, by Keras name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...)
-        or class.
+    optimizer : str or keras optimizer class, default=None
+        Optimizer, by Keras name (``"adam"``, ``"adamw"``, ``"sgd"``, ...)
+        or class. ``None``: ``"adam"`` for ``"paper"``, ``"adamw"`` for
+        ``"default"``.
 
-    learning_rate : float, default=1e-3
-        Learning rate of the optimizer.
+    learning_rate : float, default=None
+        (Initial) learning rate of the optimizer. ``None``: 1e-3 for
+        ``"paper"``, 2e-3 for ``"default"``.
 
-    epochs : int, default=60
-        Number of passes over the training data.
+    weight_decay : float, default=None
+        Decoupled weight decay of the optimizer; ``0`` for none. ``None``:
+        0 for ``"paper"``, 1e-4 for ``"default"``.
 
-    batch_size : int, default=32
-        Images per gradient step.
+    learning_rate_schedule : {"constant", "cosine"}, default=None
+        ``"cosine"`` decays the learning rate from ``learning_rate`` towards
+        zero along half a cosine over the epochs of each ``fit``.
+        ``None``: ``"constant"`` for ``"paper"``, ``"cosine"`` for
+        ``"default"``.
+
+    epochs : int, default=None
+        Number of passes over the training data (``None``: 60).
+
+    batch_size : int, default=None
+        Images per gradient step. ``None``: 32 for ``"paper"``, 16 for
+        ``"default"``.
 
     validation_split : float, default=0.0
         Fraction of the training data held out, stratified by class and
@@ -123,7 +162,8 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         Whether to augment the training images on the fly. The
         augmentation layers act only while training; ``predict_proba`` sees
         the images as they are. The transformations below are each
-        switched off by ``False`` or ``0``.
+        switched off by ``False`` or ``0``; both recipes use the paper's
+        settings.
 
     flip_horizontal : bool, default=True
         Random left-right flips.
@@ -131,28 +171,51 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
     flip_vertical : bool, default=True
         Random up-down flips.
 
-    rotation : float, default=15.0
-        Largest random rotation, in degrees.
+    rotation : float, default=None
+        Largest random rotation, in degrees (``None``: 15).
 
-    zoom : float, default=0.05
-        Largest relative random zoom in or out.
+    zoom : float, default=None
+        Largest relative random zoom in or out (``None``: 0.05).
 
-    shear : float, default=0.1
+    shear : float, default=None
         Largest random counter-clockwise shear, as a fraction of the image
-        size.
+        size (``None``: 0.1).
 
-    shift : float, default=0.05
+    shift : float, default=None
         Largest random width and height shift, as a fraction of the image
-        size.
+        size (``None``: 0.05).
 
     fill_mode : {"constant", "reflect", "wrap", "nearest"}, default="constant"
         How the augmentation fills points outside the image; ``"constant"``
         fills with zeros.
 
+    test_time_augmentation : bool, default=None
+        Average the predicted probability over the image and its flips (the
+        flips enabled above). ``None``: false for ``"paper"``, true for
+        ``"default"``.
+
     warm_start : bool, default=False
         When true and the classifier is fitted, ``fit`` continues training
         the existing network for ``epochs`` more epochs instead of building
         a new one, and appends to ``history_``.
+
+    distribute_strategy : "mirrored", tf.distribute.Strategy or None, \
+            default=None
+        Train one network on several devices (data parallelism): the
+        network is built, compiled and trained inside ``strategy.scope()``,
+        each batch split across the replicas. ``"mirrored"`` builds a
+        ``tf.distribute.MirroredStrategy()`` in ``fit``, over all local GPUs
+        (all logical CPU devices when there is none); a strategy object is
+        used as it is. Prefer the string: it clones, pickles and travels to
+        joblib or Dask workers, where the strategy is built on the worker's
+        own devices. A strategy object is cloned by deep copy but cannot be
+        pickled: a pickled classifier (one sent to another process, too)
+        holds ``None`` in its place, with a warning. ``predict_proba``
+        scores on one device with the replicas' weights (batch
+        normalisation's moving statistics averaged over the replicas, as a
+        saved model holds them). With ``warm_start``, training continues on
+        the devices the network was built on. ``None`` trains on
+        TensorFlow's default device.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, augmentation, shuffling and
@@ -172,6 +235,10 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The two class labels; ``classes_[1]`` is the positive
         (hemorrhage) class.
+
+    resolved_params_ : dict
+        The hyper-parameters the network was built and trained with: the
+        recipe's values with those given explicitly put in their place.
 
     n_features_in_ : int
         Size of the second axis of ``X`` seen during ``fit``.
@@ -224,55 +291,64 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "image_shape": [tuple, list, None],
-        "filters": [tuple, list],
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "dense_units": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "optimizer": [str, type],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "filters": [tuple, list, None],
+        "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
+        "dense_units": [Interval(Integral, 0, None, closed="left"), None],
+        "dropout": [Interval(Real, 0, 1, closed="left"), None],
+        "optimizer": [str, type, None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "weight_decay": [Interval(Real, 0, None, closed="left"), None],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"}), None],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "validation_split": [Interval(Real, 0, 1, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "callbacks": [list, None],
         "augment": ["boolean"],
         "flip_horizontal": ["boolean"],
         "flip_vertical": ["boolean"],
-        "rotation": [Interval(Real, 0, 180, closed="both")],
-        "zoom": [Interval(Real, 0, 1, closed="left")],
-        "shear": [Interval(Real, 0, 1, closed="left")],
-        "shift": [Interval(Real, 0, 1, closed="left")],
+        "rotation": [Interval(Real, 0, 180, closed="both"), None],
+        "zoom": [Interval(Real, 0, 1, closed="left"), None],
+        "shear": [Interval(Real, 0, 1, closed="left"), None],
+        "shift": [Interval(Real, 0, 1, closed="left"), None],
         "fill_mode": [StrOptions(set(FILL_MODES))],
+        "test_time_augmentation": ["boolean", None],
         "warm_start": ["boolean"],
+        "distribute_strategy": [StrOptions(set(STRATEGIES)), HasMethods(["scope"]),
+                                None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(
         self,
-        architecture="paper",
+        architecture="default",
         *,
         image_shape=None,
-        filters=(32, 64, 64),
-        kernel_size=3,
-        dense_units=64,
-        dropout=0.4,
-        optimizer="adam",
-        learning_rate=1e-3,
-        epochs=60,
-        batch_size=32,
+        filters=None,
+        kernel_size=None,
+        dense_units=None,
+        dropout=None,
+        optimizer=None,
+        learning_rate=None,
+        weight_decay=None,
+        learning_rate_schedule=None,
+        epochs=None,
+        batch_size=None,
         validation_split=0.0,
         class_weight=None,
         callbacks=None,
         augment=True,
         flip_horizontal=True,
         flip_vertical=True,
-        rotation=15.0,
-        zoom=0.05,
-        shear=0.1,
-        shift=0.05,
+        rotation=None,
+        zoom=None,
+        shear=None,
+        shift=None,
         fill_mode="constant",
+        test_time_augmentation=None,
         warm_start=False,
+        distribute_strategy=None,
         random_state=None,
         verbose=0,
     ):
@@ -284,6 +360,8 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.learning_rate_schedule = learning_rate_schedule
         self.epochs = epochs
         self.batch_size = batch_size
         self.validation_split = validation_split
@@ -297,7 +375,9 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         self.shear = shear
         self.shift = shift
         self.fill_mode = fill_mode
+        self.test_time_augmentation = test_time_augmentation
         self.warm_start = warm_start
+        self.distribute_strategy = distribute_strategy
         self.random_state = random_state
         self.verbose = verbose
 
@@ -311,16 +391,42 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
-    def _augmentation_kwargs(self):
+    def __getstate__(self):
+        state = super().__getstate__()
+        strategy = self.distribute_strategy
+        if strategy is not None and not isinstance(strategy, str):
+            warnings.warn(
+                f"distribute_strategy={type(strategy).__name__} object cannot "
+                "be pickled; the pickled classifier holds "
+                "distribute_strategy=None. Pass distribute_strategy='mirrored' "
+                "to keep it.",
+                UserWarning,
+                stacklevel=2,
+            )
+            state = {**state, "distribute_strategy": None}
+        return state
+
+    def _resolve_params(self):
+        """The recipe's hyper-parameters, overridden by those not ``None``."""
+        recipe = self.architecture if isinstance(self.architecture, str) else "default"
+        params = dict(RECIPE_PARAMS[recipe])
+        for name in params:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        params["filters"] = tuple(int(f) for f in params["filters"])
+        return params
+
+    def _augmentation_kwargs(self, params):
         if not self.augment:
             return None
         return {
             "flip_horizontal": self.flip_horizontal,
             "flip_vertical": self.flip_vertical,
-            "rotation": self.rotation,
-            "zoom": self.zoom,
-            "shear": self.shear,
-            "shift": self.shift,
+            "rotation": params["rotation"],
+            "zoom": params["zoom"],
+            "shear": params["shear"],
+            "shift": params["shift"],
             "fill_mode": self.fill_mode,
         }
 
@@ -348,29 +454,39 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         return int(rng.randint(np.iinfo(np.int32).max))
 
-    def _make_keras_estimator(self):
+    def _make_keras_estimator(self, params):
         from scikeras.wrappers import KerasClassifier
 
         model = partial(
             build_model,
             architecture=self.architecture,
             architecture_params={
-                "filters": tuple(self.filters),
-                "kernel_size": self.kernel_size,
-                "dense_units": self.dense_units,
-                "dropout": self.dropout,
+                "filters": params["filters"],
+                "kernel_size": params["kernel_size"],
+                "dense_units": params["dense_units"],
+                "dropout": params["dropout"],
             },
-            augmentation=self._augmentation_kwargs(),
+            augmentation=self._augmentation_kwargs(params),
         )
+        callbacks = list(self.callbacks or [])
+        if params["learning_rate_schedule"] == "cosine":
+            from ._callbacks import CosineLearningRate
+
+            callbacks.append(
+                CosineLearningRate(params["learning_rate"], params["epochs"])
+            )
+        optimizer_kwargs = {"optimizer__learning_rate": params["learning_rate"]}
+        if params["weight_decay"]:
+            optimizer_kwargs["optimizer__weight_decay"] = params["weight_decay"]
         return KerasClassifier(
             model=model,
             loss="binary_crossentropy",
-            optimizer=self.optimizer,
-            optimizer__learning_rate=self.learning_rate,
+            optimizer=params["optimizer"],
+            **optimizer_kwargs,
             metrics=["accuracy"],
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            callbacks=self.callbacks,
+            epochs=params["epochs"],
+            batch_size=params["batch_size"],
+            callbacks=callbacks or None,
             verbose=self.verbose,
             shuffle=True,
         )
@@ -425,6 +541,7 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
             cw = compute_sample_weight(self.class_weight, y).astype(np.float32)
             weights = cw if weights is None else weights * cw
 
+        params = self._resolve_params()
         seed = self._training_seed()
         fit_kwargs = {}
         X_train, y_train, w_train = X, y_encoded, weights
@@ -452,13 +569,16 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
 
         if warm:
             estimator = self.keras_estimator_
-            estimator.set_params(warm_start=True, epochs=self.epochs)
+            estimator.set_params(warm_start=True, epochs=params["epochs"])
         else:
-            estimator = self._make_keras_estimator()
-        with keras_seed(seed):
+            estimator = self._make_keras_estimator(params)
+        # A warm start continues on the network's own strategy (Keras keeps it).
+        strategy = None if warm else resolve_strategy(self.distribute_strategy)
+        with keras_seed(seed), strategy_scope(strategy):
             estimator.fit(X_train, y_train, sample_weight=w_train, **fit_kwargs)
 
         self.classes_ = classes
+        self.resolved_params_ = params
         self.image_shape_ = tuple(int(s) for s in X.shape[1:])
         self.keras_estimator_ = estimator
         self.model_ = estimator.model_
@@ -483,7 +603,17 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.image_shape_}. Resize them first, e.g. with "
                 f"hemoclf.ResizeRescale(output_size={self.image_shape_[:2]})."
             )
-        return predict_scores(self.model_, X).astype(np.float64)
+        scores = predict_scores(self.model_, X)
+        if self.resolved_params_["test_time_augmentation"]:
+            views = [X[:, :, ::-1]] if self.flip_horizontal else []
+            if self.flip_vertical:
+                views.append(X[:, ::-1])
+            if self.flip_horizontal and self.flip_vertical:
+                views.append(X[:, ::-1, ::-1])
+            for view in views:
+                scores += predict_scores(self.model_, np.ascontiguousarray(view))
+            scores /= 1 + len(views)
+        return scores.astype(np.float64)
 
     def predict_proba(self, X):
         """Probability of each class for each image.

@@ -3,6 +3,10 @@
 Each builder takes the input shape learned at fit time and the architecture
 hyper-parameters, and returns an uncompiled ``keras.Model`` with one sigmoid
 output: the probability of hemorrhage.
+
+``RECIPE_PARAMS`` holds, for each named architecture, the training settings it
+was designed and measured with; the classifier takes them for every
+hyper-parameter left at ``None``.
 """
 
 from ._augmentation import augmentation_layers
@@ -75,7 +79,120 @@ def build_paper_cnn(
     return keras.Model(inputs, outputs, name="paper_cnn")
 
 
-ARCHITECTURES = {"paper": build_paper_cnn}
+def build_default_cnn(
+    input_shape,
+    *,
+    filters=(16, 16, 32, 64, 128),
+    kernel_size=3,
+    dense_units=0,
+    dropout=0.3,
+    augmentation=None,
+):
+    """hemoclf's default CNN: a compact, batch-normalised VGG-style network.
+
+    A 5x5 stride-2 stem convolution, then one 3x3 convolution and a 2x2 max
+    pooling per stage, each convolution followed by batch normalisation and
+    ReLU; global average pooling, dropout and a sigmoid output (optionally
+    after a hidden ReLU ``Dense`` layer). With the default filters a 64x64
+    image (the default recipe's input) goes through 32x32x16, 16x16x16,
+    8x8x32, 4x4x64 and 2x2x128 feature maps; about 0.1 M weights. ``"same"``
+    padding and global pooling keep every stage valid for any input size,
+    down to one pixel row.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(height, width, channels)``.
+    filters : tuple of int
+        Filters of the stem convolution, then of each stage (at least three
+        values).
+    kernel_size : int
+        Size of the square kernels of the stage convolutions.
+    dense_units : int
+        Width of a hidden dense layer before the output; ``0`` for none.
+    dropout : float
+        Dropout rate before the output layer.
+    augmentation : dict or None
+        Keyword arguments of :func:`hemoclf._augmentation.augmentation_layers`;
+        the resulting layers act only while training. ``None`` for none.
+
+    Returns
+    -------
+    model : keras.Model
+    """
+    import keras
+    from keras import layers
+
+    if len(filters) < 3:
+        raise ValueError(
+            f"filters={tuple(filters)!r} must give at least three convolutions: "
+            "the default CNN's stem and two or more stages, e.g. "
+            "(16, 16, 32, 64, 128)."
+        )
+
+    def conv_bn_relu(x, n_filters, size, strides, name):
+        x = layers.Conv2D(int(n_filters), size, strides=strides, padding="same",
+                          use_bias=False, name=name)(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.Activation("relu", name=f"{name}_relu")(x)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs
+    for layer in augmentation_layers(**augmentation) if augmentation else ():
+        x = layer(x)
+    x = conv_bn_relu(x, filters[0], 5, 2, "stem")
+    for i, n_filters in enumerate(filters[1:]):
+        x = conv_bn_relu(x, n_filters, kernel_size, 1, f"conv{i + 1}")
+        x = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if dense_units:
+        x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
+    x = layers.Dropout(float(dropout), name="dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="hemorrhage")(x)
+    return keras.Model(inputs, outputs, name="default_cnn")
+
+
+ARCHITECTURES = {"default": build_default_cnn, "paper": build_paper_cnn}
+
+# The training settings of each named architecture: the classifier uses them
+# for every hyper-parameter left at None. A callable architecture gets the
+# "default" settings.
+RECIPE_PARAMS = {
+    "paper": {
+        "filters": (32, 64, 64),
+        "kernel_size": 3,
+        "dense_units": 64,
+        "dropout": 0.4,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "learning_rate_schedule": "constant",
+        "epochs": 60,
+        "batch_size": 32,
+        "rotation": 15.0,
+        "zoom": 0.05,
+        "shear": 0.1,
+        "shift": 0.05,
+        "test_time_augmentation": False,
+    },
+    "default": {
+        "filters": (16, 16, 32, 64, 128),
+        "kernel_size": 3,
+        "dense_units": 0,
+        "dropout": 0.3,
+        "optimizer": "adamw",
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "learning_rate_schedule": "cosine",
+        "epochs": 60,
+        "batch_size": 16,
+        "rotation": 15.0,
+        "zoom": 0.05,
+        "shear": 0.1,
+        "shift": 0.05,
+        "test_time_augmentation": False,
+    },
+}
 
 
 def build_model(meta, *, architecture, architecture_params, augmentation):

@@ -1,0 +1,97 @@
+"""Ready-made pipelines: each recipe's preprocessing and classifier together.
+
+A recipe is a network, the training settings it was measured with (see
+:class:`~hemoclf.HemorrhageCNNClassifier`'s ``architecture``) and the
+preprocessing that turns raw images into its input. Keeping the three in one
+place means that ``make_hemorrhage_pipeline()`` on raw images gives the
+figures reported in ``benchmarks/evaluate_recipes.py``.
+"""
+
+import difflib
+
+from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from ._classifier import HemorrhageCNNClassifier
+from .preprocessing import CTWindow, ResizeRescale
+
+# ResizeRescale settings of each recipe, for 8-bit images (PNG, JPEG).
+RECIPE_PREPROCESSING = {
+    "paper": {"output_size": (128, 128), "channels": 3, "keep_aspect_ratio": False},
+    "default": {"output_size": (64, 64), "channels": 1, "keep_aspect_ratio": True},
+}
+
+
+@validate_params(
+    {"recipe": [StrOptions(set(RECIPE_PREPROCESSING))], "hounsfield": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
+def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
+                             **classifier_params):
+    """Build the preprocessing and classifier pipeline of a recipe.
+
+    Parameters
+    ----------
+    recipe : {"default", "paper"}, default="default"
+        - ``"default"``: hemoclf's recipe. Images become 64x64 gray
+          (ITU-R 601 luma) intensities in [0, 1], scaled to fit without
+          distortion and padded with black, then go to
+          ``HemorrhageCNNClassifier(architecture="default")``.
+        - ``"paper"``: the founding paper's recipe. Images are stretched to
+          128x128 RGB in [0, 1] and go to
+          ``HemorrhageCNNClassifier(architecture="paper")``.
+
+    hounsfield : bool, default=False
+        Set it for images in Hounsfield units (DICOM, NIfTI, the
+        :func:`~hemoclf.datasets.make_head_ct` phantom): they are first
+        windowed by :class:`~hemoclf.preprocessing.CTWindow` (brain,
+        subdural and soft-tissue windows, one channel each), then resized
+        as above with ``scale=1``, keeping the three window channels.
+
+    **classifier_params
+        Parameters of :class:`~hemoclf.HemorrhageCNNClassifier` that
+        override the recipe's, e.g. ``epochs=30`` or ``random_state=0``.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``[ctwindow,] resizerescale, hemorrhagecnnclassifier``.
+
+    See Also
+    --------
+    HemorrhageCNNClassifier : The classifier and each recipe's settings.
+    ResizeRescale : The resizing step.
+
+    Examples
+    --------
+    >>> from hemoclf import make_hemorrhage_pipeline
+    >>> pipe = make_hemorrhage_pipeline(random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['resizerescale', 'hemorrhagecnnclassifier']
+    >>> pipe[-1].architecture, pipe[0].channels
+    ('default', 1)
+    >>> make_hemorrhage_pipeline("paper", epochs=30)[-1].get_params()["epochs"]
+    30
+    """
+    known = HemorrhageCNNClassifier().get_params()
+    for name in classifier_params:
+        if name == "architecture":
+            raise TypeError(
+                "make_hemorrhage_pipeline() takes the architecture from its "
+                f"recipe; pass recipe={classifier_params[name]!r} instead of "
+                "architecture=."
+            )
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{name!r} is not a parameter of HemorrhageCNNClassifier.{hint}"
+            )
+    resize = dict(RECIPE_PREPROCESSING[recipe])
+    steps = []
+    if hounsfield:
+        steps.append(CTWindow())
+        resize.update(scale=1.0, channels=None)
+    steps.append(ResizeRescale(**resize))
+    steps.append(HemorrhageCNNClassifier(architecture=recipe, **classifier_params))
+    return make_pipeline(*steps)
