@@ -8,6 +8,17 @@ import pytest
 
 from hemoclf.utils._testing import TINY_CNN_PARAMS, make_square_images
 
+
+def pytest_configure(config):
+    # Under pytest-xdist every worker runs its own TensorFlow: one op thread
+    # each keeps the workers from fighting over the cores. This must happen
+    # before TensorFlow runs its first op.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
 DATA_ENV = "HEMOCLF_DATA"
 
 
