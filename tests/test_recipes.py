@@ -199,9 +199,9 @@ def test_pipeline_rejects_unknown_parameters_with_a_hint():
 def test_default_beats_paper_on_the_phantom():
     """Both recipes, at their own settings, on 200 phantom slices of 64 px.
 
-    The phantom's bleeds are small and share their brightness with
-    calcifications and the inner table; the paper's CNN stays near chance
-    on so few slices while the default recipe learns them.
+    The phantom's bleeds share their brightness with calcifications and the
+    inner table; on 200 slices rendered at 64 px the paper's CNN stays near
+    chance while the default recipe learns them.
     """
     from hemoclf.datasets import make_head_ct
 
@@ -213,7 +213,8 @@ def test_default_beats_paper_on_the_phantom():
         clf = HemorrhageCNNClassifier(architecture, random_state=0)
         clf.fit(X[train], y[train])
         auc[architecture] = roc_auc_score(y[test], clf.predict_proba(X[test])[:, 1])
-    # Phantom seeds 0, 1 and 2 gave margins of 0.21, 0.29 and 0.27.
+    # Phantom seeds 0, 1 and 2 gave margins of 0.30, 0.35 and 0.33
+    # (default 0.88, 0.88, 0.92; paper 0.59, 0.53, 0.58).
     assert auc["default"] >= auc["paper"] + 0.1, auc
 
 

@@ -19,6 +19,7 @@ def test_shapes_and_fields(phantom):
     assert phantom.masks.shape == phantom.images.shape
     assert phantom.masks.dtype == bool
     assert phantom.target.dtype.kind == "i"
+    assert phantom.subtle.shape == (60,)
     assert list(phantom.target_names) == ["normal", "hemorrhage"]
     assert "Hounsfield" in phantom.DESCR and "phantom" in phantom.DESCR
 
@@ -27,6 +28,7 @@ def test_balanced_by_default_and_types_match_target(phantom):
     assert np.bincount(phantom.target).tolist() == [30, 30]
     assert set(phantom.hemorrhage_type[phantom.target == 0]) == {"none"}
     assert set(phantom.hemorrhage_type[phantom.target == 1]) <= set(HEMORRHAGE_TYPES)
+    assert set(phantom.subtle[phantom.target == 0]) == {"none"}
 
 
 def test_hounsfield_units_of_the_anatomy(phantom):
@@ -116,3 +118,48 @@ def test_bleeds_are_visible_against_the_brain(phantom):
         ring = binary_dilation(mask, iterations=3) & ~mask
         around = image[ring & (image > 0) & (image < 60)]
         assert np.median(image[mask]) > np.median(around) + 5
+
+
+@pytest.fixture(scope="module")
+def phantom_64():
+    return make_head_ct(400, image_size=64, random_state=0)
+
+
+def test_most_bleeds_are_conspicuous_and_a_minority_subtle(phantom_64):
+    positive = phantom_64.target == 1
+    subtle = phantom_64.subtle[positive]
+    assert set(subtle) == {"none", "small", "faint"}
+    assert 0.04 <= np.mean(subtle != "none") <= 0.2  # drawn at 0.1
+    area = phantom_64.masks[positive].sum(axis=(1, 2))
+    conspicuous = area[subtle == "none"]
+    # Several pixels of blood at 64x64 for nearly every conspicuous bleed,
+    # and the small ones clearly smaller.
+    assert np.percentile(conspicuous, 5) >= 10
+    assert np.median(area[subtle == "small"]) < 0.6 * np.median(conspicuous)
+
+
+def test_faint_bleeds_are_less_dense(phantom_64):
+    positive = phantom_64.target == 1
+    masks, images = phantom_64.masks[positive], phantom_64.images[positive]
+    subtle = phantom_64.subtle[positive]
+    # The median blood pixel of each bleed, leaving out the pixels blurred
+    # with the skull (over 100 HU) of the bleeds along the inner table.
+    blood = [i[m & (i < 100)] for i, m in zip(images, masks)]
+    core = np.array([np.median(b) if b.size else np.nan for b in blood])
+    faint, conspicuous = core[subtle == "faint"], core[subtle == "none"]
+    assert np.isfinite(faint).all()
+    assert np.median(faint) < np.nanmedian(conspicuous) - 10
+
+
+def test_simple_image_statistics_do_not_give_the_class_away(phantom_64):
+    # Head size, overall density and spread are drawn alike in both classes.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    images = phantom_64.images
+    stats = np.column_stack([images.mean(axis=(1, 2)), images.std(axis=(1, 2)),
+                             (images > -500).mean(axis=(1, 2))])
+    auc = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()),
+                          stats, phantom_64.target, cv=5,
+                          scoring="roc_auc").mean()
+    assert auc < 0.65
