@@ -55,6 +55,15 @@ from ._seeding import keras_seed
 from ._validation import as_image_batch
 
 
+class _KerasLayers:
+    """Pickles as a call that registers hemoclf's custom Keras layer."""
+
+    def __reduce__(self):
+        from ._augmentation import _layer_class
+
+        return _layer_class, ()
+
+
 class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
     """Convolutional network that tells hemorrhage from normal head CT images.
 
@@ -404,7 +413,16 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
             state = {**state, "distribute_strategy": None}
+        if hasattr(self, "model_"):
+            # Unpickled before the networks: registers hemoclf's Keras layer,
+            # which a fresh process (a joblib or Dask worker) does not know.
+            state = {"_keras_layers": _KerasLayers(), **state}
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.pop("_keras_layers", None)
+        super().__setstate__(state)
 
     def _resolve_params(self):
         """The recipe's hyper-parameters, overridden by those not ``None``."""

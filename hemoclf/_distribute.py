@@ -63,6 +63,10 @@ def _apply_thread_limit(n_threads, worker_name):
                 "(client.restart())."
             ) from exc
 
+    from ._augmentation import _layer_class
+
+    _layer_class()  # registers hemoclf's Keras layer: fitted models unpickle
+
 
 @functools.cache
 def _thread_limit_class():
@@ -116,7 +120,9 @@ def limit_tensorflow_threads(n_threads=1):
     - caps the BLAS and OpenMP pools already loaded (``threadpoolctl``);
     - imports TensorFlow and sets its intra-op and inter-op thread counts
       (``tf.config.threading``), which only works before TensorFlow has run
-      anything in that worker.
+      anything in that worker;
+    - registers hemoclf's Keras layers, so that fitted classifiers sent to
+      the worker unpickle there even before it has built a network.
 
     Give each worker ``n_threads`` cores: for ``threads_per_worker=1``
     workers, the default ``n_threads=1``; on a machine of ``C`` cores,
