@@ -143,6 +143,10 @@ def build_parser():
     rep.add_argument("--repeats", type=_positive(int), metavar="R",
                      help="cross-validation repeats (default: 1)")
     _seed(rep)
+    rep.add_argument("--default-epochs", type=_positive(int), metavar="N",
+                     help="epochs of the default recipe's cross-validation, "
+                     "run on the same folds for comparison (default: the "
+                     "recipe's, 60)")
     rep.add_argument("--quick", action="store_true",
                      help="a smoke test: 40 phantom images of 32 px, "
                      "1 epoch, 2 folds (explicit options still win)")
@@ -304,6 +308,7 @@ def cmd_reproduce(args):
         "repeats": args.repeats or 1,
         "image_size": args.image_size or (32 if quick else 64),
         "n_phantom": args.phantom_size or (40 if quick else 200),
+        "default_epochs": args.default_epochs or (1 if quick else None),
     }
     if args.data is not None and not Path(args.data).is_dir():
         from ._files import InputError
