@@ -315,6 +315,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the recipes' epochs (quick runs only)")
+    parser.add_argument("--class-weight-hemorrhage", type=float, default=None,
+                        help="weight of the hemorrhage class in the loss, e.g. "
+                        "1.5 for the paper's deliberate 40/60 imbalance")
     parser.add_argument("--tuned-threshold", action="store_true")
     parser.add_argument("--min-sensitivity", type=float, default=0.98)
     parser.add_argument("--inner-folds", type=int, default=3)
@@ -327,6 +330,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     params = {} if args.epochs is None else {"epochs": args.epochs}
+    if args.class_weight_hemorrhage is not None:
+        params["class_weight"] = {0: 1.0, 1: args.class_weight_hemorrhage}
     results = {"args": vars(args), "load_average_start": os.getloadavg(),
                "cpu_count": os.cpu_count(), "records": [], "summaries": {}}
     start_wall, start_cpu = time.perf_counter(), time.process_time()
