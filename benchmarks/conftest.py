@@ -92,7 +92,8 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     for row in _MEASUREMENTS:
         write(f"{row['name']}: {row['value']:.0f} {row['unit']} (limit "
-              f"{row['limit']:.0f} {row['unit']}): {'met' if row['met'] else 'NOT met'}")
+              f"{row['limit']:.0f} {row['unit']}): "
+              f"{'met' if row['met'] else 'NOT met'}")
     if not _ROWS:
         return
     write("")

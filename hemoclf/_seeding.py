@@ -54,7 +54,7 @@ def keras_seed(seed):
     from tensorflow.python.framework import config
 
     py_state = random.getstate()
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002
     tf_seed, determinism = _tf_state()
     keras_global_seed = global_state.get_global_attribute(GLOBAL_RANDOM_SEED)
     keras_generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
@@ -63,7 +63,7 @@ def keras_seed(seed):
         yield
     finally:
         random.setstate(py_state)
-        np.random.set_state(np_state)
+        np.random.set_state(np_state)  # noqa: NPY002
         tf.random.set_seed(tf_seed)
         global_state.set_global_attribute(GLOBAL_RANDOM_SEED, keras_global_seed)
         global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, keras_generator)

@@ -193,6 +193,9 @@ def build_parser():
     pr.add_argument("inputs", nargs="+", metavar="INPUT",
                     help="image files or folders (searched recursively)")
     pr.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
+    pr.add_argument("--jobs", type=_positive(int), default=None, metavar="N",
+                    help="threads that read and preprocess files (default: "
+                    "all cores, up to 8)")
     pr.add_argument("--batch-size", type=_positive(int), default=32, metavar="N",
                     help="images held in memory and scored at once (default: 32)")
     _common(pr)
@@ -276,10 +279,10 @@ def _epoch_progress(total, desc, disable):
     return EpochProgress()
 
 
-def _open_model(path):
+def _pipeline_manifest(path):
+    """The model file's manifest; refuses a classifier without preprocessing."""
     from ._files import InputError
-    from ._persistence import load_model, read_manifest
-    from .inspection._grad_cam import split_estimator
+    from ._persistence import read_manifest
 
     manifest = read_manifest(path)
     if manifest.get("estimator") != "pipeline":
@@ -287,6 +290,14 @@ def _open_model(path):
             f"{path} holds a bare classifier without preprocessing; save a "
             "pipeline that starts from raw images (as 'hemoclf train' does)."
         )
+    return manifest
+
+
+def _open_model(path):
+    from ._persistence import load_model
+    from .inspection._grad_cam import split_estimator
+
+    manifest = _pipeline_manifest(path)
     estimator = load_model(path)
     steps, clf = split_estimator(estimator)
     threshold = manifest.get("threshold")
@@ -362,72 +373,40 @@ def cmd_train(args):
 
 
 def cmd_predict(args):
-    import numpy as np
     from tqdm.auto import tqdm
 
-    from ._files import AtomicCSV, list_inputs, render, slices_of
-    from .datasets import ReadError, read_image
-    from .datasets._readers import sniff_format
+    from ._files import AtomicCSV, list_inputs
+    from ._streaming import ROW_FIELDS, predict_files
 
     log = _info(args)
     files = list_inputs(args.inputs)
-    _, manifest, steps, clf, threshold, names = _open_model(args.model)
-    header = ["file", "slice", "probability", "label", "status", "reason"]
-    pending, failed, scored = [], 0, 0
-
-    def flush(writer):
-        nonlocal scored
-        batch = [row for row in pending if row[2] is not None]
-        if batch:
-            X = np.concatenate([row[2] for row in batch])
-            proba = clf.predict_proba(X)[:, 1]
-            for row, p in zip(batch, proba):
-                row[2] = float(p)
-        for file, index, value, reason in pending:
-            if reason is None:
-                label = names[1] if value >= threshold else names[0]
-                writer.writerow([file, "" if index is None else index, repr(value),
-                                 label, "ok", ""])
+    manifest = _pipeline_manifest(args.model)
+    threshold = manifest.get("threshold")
+    threshold = 0.5 if threshold is None else float(threshold)
+    failed = scored = 0
+    with AtomicCSV(args.csv, list(ROW_FIELDS)) as writer:
+        progress = tqdm(files, desc="predict", unit="file", file=sys.stderr,
+                        disable=args.quiet)
+        # Reading and preprocessing run in threads a bounded number of
+        # batches ahead of the network: memory stays flat for any input size.
+        for row in predict_files(args.model, progress, batch_size=args.batch_size,
+                                 n_jobs=args.jobs):
+            if row["status"] == "ok":
                 scored += 1
+                writer.writerow([row["file"], _blank(row["slice"]),
+                                 repr(row["probability"]), row["label"], "ok", ""])
             else:
-                writer.writerow([file, "" if index is None else index, "", "",
-                                 "error", reason])
-        pending.clear()
-
-    def prepare(image):
-        for step in steps:
-            image = step.transform(image)
-        return np.asarray(image, dtype=np.float32)
-
-    with AtomicCSV(args.csv, header) as writer:
-        n_ready = 0
-        for path in tqdm(files, desc="predict", unit="file", file=sys.stderr,
-                         disable=args.quiet):
-            name = os.fspath(path)
-            try:
-                fmt = sniff_format(path)
-                image = read_image(path)
-            except ReadError as exc:
-                pending.append([name, None, None, exc.reason])
                 failed += 1
-                continue
-            for index, part in slices_of(image, fmt):
-                try:
-                    X = prepare([render(part, fmt, manifest)])
-                except (ValueError, TypeError) as exc:
-                    pending.append([name, index, None, str(exc)])
-                    failed += 1
-                    continue
-                pending.append([name, index, X, None])
-                n_ready += 1
-                if n_ready >= args.batch_size:
-                    flush(writer)
-                    n_ready = 0
-        flush(writer)
+                writer.writerow([row["file"], _blank(row["slice"]), "", "",
+                                 "error", row["reason"]])
     log(f"Scored {scored} images from {len(files)} files at threshold "
         f"{threshold:g}; {failed} could not be scored (see the status and "
         f"reason columns). Written to {args.csv}.")
     return EXIT_FAILURE if failed else 0
+
+
+def _blank(value):
+    return "" if value is None else value
 
 
 def cmd_evaluate(args):

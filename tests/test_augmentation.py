@@ -51,7 +51,8 @@ def test_warp_rotates_a_quarter_turn_like_numpy():
     offsets = (centre - matrices[0] @ centre)[np.newaxis]
     out = _bilinear_warp(tf.constant(square), tf.constant(matrices),
                          tf.constant(offsets), "constant", 0.0).numpy()
-    np.testing.assert_allclose(out[0, ..., 0], np.rot90(square[0, ..., 0], -1), atol=1e-5)
+    np.testing.assert_allclose(out[0, ..., 0], np.rot90(square[0, ..., 0], -1),
+                               atol=1e-5)
 
 
 def test_shift_fills_with_constant():

@@ -96,8 +96,8 @@ def test_fit_leaks_no_global_random_state(square_images):
 
     X, y = square_images
     random.seed(123)
-    np.random.seed(123)
-    py_before, np_before = random.getstate(), np.random.get_state()
+    np.random.seed(123)  # noqa: NPY002
+    py_before, np_before = random.getstate(), np.random.get_state()  # noqa: NPY002
     tf_seed_before = context.global_seed()
     keras_seed_before = keras.utils.get_random_seed() if hasattr(
         keras.utils, "get_random_seed") else None
@@ -106,7 +106,7 @@ def test_fit_leaks_no_global_random_state(square_images):
     HemorrhageCNNClassifier(**TINY_CNN_PARAMS).fit(X, y)
 
     assert random.getstate() == py_before
-    after = np.random.get_state()
+    after = np.random.get_state()  # noqa: NPY002
     assert after[0] == np_before[0]
     np.testing.assert_array_equal(after[1], np_before[1])
     assert after[2:] == np_before[2:]

@@ -260,7 +260,9 @@ def test_interrupted_predict_leaves_no_csv(model_file, inputs, tmp_path,
                      str(inputs["dicom"]), str(inputs["nifti"]), "--csv", str(out),
                      "--batch-size", "1", "--quiet"])
     assert code == 130
-    assert len(calls) == 3
+    # Reader threads may render a file or two more before the interrupt
+    # reaches the main thread.
+    assert len(calls) >= 3
     assert out.read_text() == "previous results\n"
     assert os.listdir(tmp_path) == ["scores.csv"]
 

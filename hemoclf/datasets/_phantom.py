@@ -390,9 +390,9 @@ def make_head_ct(
     model                                       ROC AUC  time (wall, CPU)
     ==========================================  =======  =================
     default recipe (64x64 gray)                 0.984    192 s, 129 s
-    \- conspicuous bleeds only                  0.998
-    \- small bleeds only                        0.83
-    \- faint bleeds only                        0.95
+    \\- conspicuous bleeds only                  0.998
+    \\- small bleeds only                        0.83
+    \\- faint bleeds only                        0.95
     paper recipe (128x128, the paper's CNN)     0.912    143 s, 141 s
     logistic regression, brain-window pixels    0.53-0.64
     logistic regression, mean, SD, head area    0.47-0.57

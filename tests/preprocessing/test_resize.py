@@ -107,7 +107,8 @@ def test_transform_does_not_modify_input():
         ([np.zeros((4, 4, 5))], ValueError, "5 channels"),
         ([np.zeros((4, 4)), np.zeros(4)], ValueError, r"Image 1 has shape \(4,\)"),
         ([np.array([["a", "b"]])], ValueError, "must be a numeric 2-D"),
-        (np.zeros((2, 4, 4, 3, 1)), ValueError, r"got an array of shape \(2, 4, 4, 3, 1\)"),
+        (np.zeros((2, 4, 4, 3, 1)), ValueError,
+         r"got an array of shape \(2, 4, 4, 3, 1\)"),
         (np.zeros(4), ValueError, "Reshape your data"),
         (5, TypeError, "got int"),
     ],
@@ -151,7 +152,8 @@ def test_bad_parameters_are_rejected(params, match):
 def test_real_head_ct_images_resize(head_ct_dir):
     from PIL import Image
 
-    paths = sorted(head_ct_dir.glob("*.png"))[:12] + sorted(head_ct_dir.glob("*.png"))[-12:]
+    paths = sorted(head_ct_dir.glob("*.png"))
+    paths = paths[:12] + paths[-12:]
     images = [np.asarray(Image.open(p)) for p in paths]
     assert {img.shape[-1] for img in images} == {3, 4}
     X = ResizeRescale().fit_transform(images)
