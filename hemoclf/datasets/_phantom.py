@@ -386,17 +386,17 @@ def make_head_ct(
         python benchmarks/evaluate_recipes.py --phantom --phantom-samples 300 \
             --phantom-size 128 --folds 5 --recipes default paper
 
-    ==========================================  =======  =================
-    model                                       ROC AUC  time (wall, CPU)
-    ==========================================  =======  =================
-    default recipe (64x64 gray)                 0.984    192 s, 129 s
-    \\- conspicuous bleeds only                  0.998
-    \\- small bleeds only                        0.83
-    \\- faint bleeds only                        0.95
-    paper recipe (128x128, the paper's CNN)     0.912    143 s, 141 s
+    ==========================================  =========  =================
+    model                                       ROC AUC    time (wall, CPU)
+    ==========================================  =========  =================
+    default recipe (64x64 gray)                 0.984      192 s, 129 s
+    of which conspicuous bleeds only            0.998
+    of which small bleeds only                  0.83
+    of which faint bleeds only                  0.95
+    paper recipe (128x128, the paper's CNN)     0.912      143 s, 141 s
     logistic regression, brain-window pixels    0.53-0.64
     logistic regression, mean, SD, head area    0.47-0.57
-    ==========================================  =======  =================
+    ==========================================  =========  =================
 
     The per-subset AUCs rank each subset of positives against all
     negatives. The logistic regressions are ranges over seeds 0 to 2 and
