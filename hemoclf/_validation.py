@@ -1,6 +1,8 @@
 """Input validation shared by the estimators."""
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
 
 
 def as_image_batch(X, image_shape=None, *, estimator_name="the estimator"):
@@ -51,3 +53,42 @@ def as_image_batch(X, image_shape=None, *, estimator_name="the estimator"):
     if X.ndim == 3:
         return X[..., np.newaxis]
     return X
+
+
+def image_batch(X, *, estimator_name, accepted):
+    """``X`` as a checked array or as a list of per-image arrays.
+
+    Shared by the image transformers. An array (or an array-like such as a
+    DataFrame) is checked by ``check_array``; a 2-D array, or a list of
+    equal-length 1-D rows, is a batch of flattened images, one pixel row each,
+    and comes back as ``(n, 1, F)``. Any other sequence comes back as a list
+    of arrays, for the caller to check image by image.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix or sequence of arrays
+        The input.
+    estimator_name : str
+        Name used in error messages.
+    accepted : str
+        What the estimator takes, completing "pass ..." in error messages.
+    """
+    if sp.issparse(X):
+        raise TypeError(
+            f"{estimator_name} does not take sparse input: pass {accepted}."
+        )
+    if hasattr(X, "iloc") or (
+        not isinstance(X, (list, tuple)) and hasattr(X, "__array__")
+    ):
+        X = np.asarray(X)
+    elif isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 1 for x in X):
+        X = np.asarray(X)
+    if not isinstance(X, np.ndarray):
+        try:
+            return [np.asarray(image) for image in X]
+        except TypeError as exc:
+            raise TypeError(
+                f"{estimator_name} takes {accepted}; got {type(X).__name__}."
+            ) from exc
+    X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
+    return X[:, np.newaxis, :] if X.ndim == 2 else X

@@ -5,11 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
+
+from .._validation import image_batch
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
@@ -35,35 +36,19 @@ def _to_list(X):
     Arrays are checked by ``check_array``; a 2-D array (or a list of equal
     length 1-D rows) is a batch of flattened images, one pixel row each.
     """
-    if sp.issparse(X):
-        raise TypeError(
-            "ResizeRescale does not take sparse input: pass images as a dense "
-            "array of shape (n, H, W[, C]) or a list of arrays."
-        )
-    if hasattr(X, "iloc") or (
-        not isinstance(X, (list, tuple)) and hasattr(X, "__array__")
-    ):
-        X = np.asarray(X)
-    elif isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 1 for x in X):
-        X = np.asarray(X)
-    if isinstance(X, np.ndarray):
-        X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
-        if X.ndim == 2:
-            return X[:, np.newaxis, :]
-        if X.ndim > 4:
+    images = image_batch(
+        X, estimator_name="ResizeRescale",
+        accepted="images as a dense array of shape (n, H, W[, C]) or a list of "
+        "arrays",
+    )
+    if isinstance(images, np.ndarray):
+        if images.ndim > 4:
             raise ValueError(
                 "ResizeRescale takes a batch of images: an array of shape "
                 "(n, H, W) or (n, H, W, C), or a list of 2-D or 3-D arrays; got "
-                f"an array of shape {X.shape}."
+                f"an array of shape {images.shape}."
             )
-        return X
-    try:
-        images = [np.asarray(img) for img in X]
-    except TypeError as exc:
-        raise TypeError(
-            "ResizeRescale takes an array of images or a sequence of images; "
-            f"got {type(X).__name__}."
-        ) from exc
+        return images
     for i, img in enumerate(images):
         if img.ndim not in (2, 3) or img.dtype.kind not in "uifb":
             raise ValueError(

@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
+
+from .._validation import image_batch
 
 # (center, width) in Hounsfield units of the usual head CT windows.
 WINDOW_PRESETS = {
@@ -100,28 +101,13 @@ def _as_batch(X):
     A 2-D array (or a list of equal-length 1-D rows) is a batch of
     flattened slices, one pixel row each, as ResizeRescale reads it.
     """
-    if sp.issparse(X):
-        raise TypeError(
-            "CTWindow does not take sparse input: pass slices in Hounsfield "
-            "units as a dense array of shape (n, H, W) or a list of 2-D arrays."
-        )
-    if hasattr(X, "iloc") or (
-        not isinstance(X, (list, tuple)) and hasattr(X, "__array__")
-    ):
-        X = np.asarray(X)
-    elif isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 1 for x in X):
-        X = np.asarray(X)
+    X = image_batch(
+        X, estimator_name="CTWindow",
+        accepted="slices in Hounsfield units as a dense array of shape "
+        "(n, H, W) or a list of 2-D arrays",
+    )
     if not isinstance(X, np.ndarray):
-        try:
-            return [np.asarray(image) for image in X]
-        except TypeError as exc:
-            raise TypeError(
-                "CTWindow takes an array of slices or a sequence of 2-D "
-                f"arrays; got {type(X).__name__}."
-            ) from exc
-    X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
-    if X.ndim == 2:
-        X = X[:, np.newaxis, :]
+        return X
     if X.ndim == 4 and X.shape[3] == 1:
         X = X[..., 0]
     if X.ndim != 3:
