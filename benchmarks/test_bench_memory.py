@@ -1,7 +1,7 @@
 """Peak memory of training on the paper's expanded set (1000 augmented images).
 
 Measured in a fresh process (its peak resident set size, which includes
-TensorFlow itself), so earlier benchmarks in this session do not count.
+TensorFlow itself), so earlier benchmarks in the same pytest run do not count.
 """
 
 import json
