@@ -105,10 +105,19 @@ def _bilinear_warp(images, matrices, offsets, fill_mode, fill_value):
     return tf.reshape(out, shape)
 
 
-def _compiled_warp():
-    import tensorflow as tf
+_WARP = None
 
-    return tf.function(_bilinear_warp, jit_compile=True, reduce_retracing=True)
+
+def _compiled_warp():
+    """One XLA-compiled warp for the process, so that every fit (every CV
+    fold, every grid point) reuses the compilations for the shapes it has
+    already seen instead of compiling afresh."""
+    global _WARP
+    if _WARP is None:
+        import tensorflow as tf
+
+        _WARP = tf.function(_bilinear_warp, jit_compile=True, reduce_retracing=True)
+    return _WARP
 
 
 def _layer_class():
