@@ -92,3 +92,30 @@ def image_batch(X, *, estimator_name, accepted):
             ) from exc
     X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
     return X[:, np.newaxis, :] if X.ndim == 2 else X
+
+
+def for_each_image(function, n_images, n_jobs):
+    """Call ``function(i)`` for every image index, in threads where it pays.
+
+    ``n_jobs=None`` uses every core up to 8, ``1`` the calling thread, and a
+    negative value counts back from the number of cores, as in joblib.
+    Batches of fewer than 16 images always run in the calling thread. The
+    image kernels used (Pillow's resampling, NumPy's ufuncs) release the GIL,
+    so threads scale.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    cores = os.cpu_count() or 1
+    if n_images < 16:
+        n_threads = 1
+    elif n_jobs is None:
+        n_threads = min(cores, 8)
+    else:
+        n_threads = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    if n_threads > 1:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(function, range(n_images)))
+    else:
+        for i in range(n_images):
+            function(i)

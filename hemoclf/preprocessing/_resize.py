@@ -1,7 +1,5 @@
 """Resize and rescale images of any size to one fixed-size float array."""
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._validation import image_batch
+from .._validation import for_each_image, image_batch
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
@@ -233,24 +231,9 @@ class ResizeRescale(TransformerMixin, BaseEstimator):
         def one(i):
             out[i] = self._resize_one(images[i], i, size, channels, resample)
 
-        n_threads = self._n_threads(n)
-        if n_threads > 1:
-            # Pillow releases the GIL while it resamples: threads scale.
-            with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(one, range(n)))
-        else:
-            for i in range(n):
-                one(i)
+        for_each_image(one, n, self.n_jobs)
         out *= np.float32(self.scale)
         return out
-
-    def _n_threads(self, n_images):
-        if n_images < 16:
-            return 1
-        if self.n_jobs is None:
-            return min(os.cpu_count() or 1, 8)
-        return self.n_jobs if self.n_jobs > 0 else max(1, (os.cpu_count() or 1)
-                                                      + 1 + self.n_jobs)
 
     def _resize_one(self, image, index, size, channels, resample):
         image = np.asarray(image)

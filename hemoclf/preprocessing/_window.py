@@ -1,14 +1,12 @@
 """Hounsfield units to display windows, one channel per window."""
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import validate_data
 
-from .._validation import image_batch
+from .._validation import for_each_image, image_batch
 
 # (center, width) in Hounsfield units of the usual head CT windows.
 WINDOW_PRESETS = {
@@ -246,19 +244,5 @@ class CTWindow(TransformerMixin, BaseEstimator):
             )
             out[i] = _apply_windows(image, lows, inverse_widths, target)
 
-        n_threads = self._n_threads(len(images))
-        if n_threads > 1:
-            with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(one, range(len(images))))
-        else:
-            for i in range(len(images)):
-                one(i)
+        for_each_image(one, len(images), self.n_jobs)
         return out
-
-    def _n_threads(self, n_images):
-        if n_images < 16:
-            return 1
-        cores = os.cpu_count() or 1
-        if self.n_jobs is None:
-            return min(cores, 8)
-        return self.n_jobs if self.n_jobs > 0 else max(1, cores + 1 + self.n_jobs)
