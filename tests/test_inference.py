@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from hemoclf import HemorrhageCNNClassifier
+from hemoclf._inference import inference_model, predict_scores
+from hemoclf.utils._testing import TINY_CNN_PARAMS
+
+
+@pytest.fixture(scope="module")
+def trained(square_images):
+    X, y = square_images
+    # Enough epochs for the batch-norm statistics to move well away from
+    # their initial values, so that folding them is a real change.
+    clf = HemorrhageCNNClassifier(architecture="default", filters=(4, 4, 8),
+                                  epochs=4, batch_size=8, random_state=0).fit(X, y)
+    return clf, X
+
+
+def _keras_predict(model, X):
+    return model.predict(X, batch_size=32, verbose=0).ravel()
+
+
+def test_folded_network_gives_keras_predict_numbers(trained):
+    clf, X = trained
+    model = clf.model_
+    bn = [layer for layer in model.layers
+          if type(layer).__name__ == "BatchNormalization"]
+    assert bn and not np.allclose(np.asarray(bn[0].moving_mean), 0.0)
+    folded = inference_model(model)
+    assert folded is not model
+    assert not any(type(layer).__name__ == "BatchNormalization"
+                   for layer in folded.layers)
+    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1],
+                               clf.keras_estimator_.predict_proba(X)[:, 1],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_folded_copy_is_cached_and_follows_weight_changes(trained):
+    clf, X = trained
+    model = clf.model_
+    assert inference_model(model) is inference_model(model)
+    saved = model.get_weights()
+    try:
+        model.set_weights([w * 1.5 for w in saved])
+        np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+                                   rtol=1e-4, atol=1e-6)
+    finally:
+        model.set_weights(saved)
+
+
+def test_network_without_batch_norm_runs_as_it_is(square_images):
+    X, y = square_images
+    clf = HemorrhageCNNClassifier(**TINY_CNN_PARAMS, architecture="paper").fit(X, y)
+    assert inference_model(clf.model_) is clf.model_
+    np.testing.assert_allclose(predict_scores(clf.model_, X),
+                               _keras_predict(clf.model_, X), rtol=1e-5, atol=1e-6)
+
+
+def test_unfoldable_pairs_are_left_alone():
+    import keras
+
+    inputs = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(3, 3, activation="relu", name="relu_conv")(inputs)
+    bn1 = keras.layers.BatchNormalization(name="after_relu")(conv)
+    linear = keras.layers.Conv2D(3, 3, name="linear_conv")(bn1)
+    bn2 = keras.layers.BatchNormalization(name="shared_output")(linear)
+    out = keras.layers.Concatenate()([keras.layers.Flatten()(bn2),
+                                      keras.layers.Flatten()(linear)])
+    model = keras.Model(inputs, keras.layers.Dense(1)(out))
+    # The activation sits between the first pair; the second convolution's
+    # output is also used unnormalised: neither can be folded.
+    assert inference_model(model) is model
+
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([rng.uniform(0.5, 2, 3), rng.normal(size=3),
+                               rng.normal(size=3), rng.uniform(0.5, 2, 3)])
+    X = rng.random((5, 6, 6, 2), dtype=np.float32)
+    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_dense_and_channels_first_pairs_fold_exactly():
+    import keras
+
+    rng = np.random.default_rng(1)
+    inputs = keras.Input((4, 5, 5))
+    x = keras.layers.Conv2D(3, 3, data_format="channels_first", use_bias=True)(inputs)
+    x = keras.layers.BatchNormalization(axis=1)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(4)(x)
+    x = keras.layers.BatchNormalization(center=False)(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            values = [rng.uniform(0.5, 2, n)]
+            if layer.center:
+                values.append(rng.normal(size=n))
+            values += [rng.normal(size=n), rng.uniform(0.5, 2, n)]
+            layer.set_weights(values)
+    folded = inference_model(model)
+    assert folded is not model
+    X = rng.random((7, 4, 5, 5), dtype=np.float32)
+    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+                               rtol=1e-5, atol=1e-5)
