@@ -11,6 +11,26 @@ hyper-parameter left at ``None``.
 
 from ._augmentation import augmentation_layers
 
+POOLINGS = ("avg", "max", "avgmax")
+
+
+def _global_pooling(x, pooling):
+    """Global pooling of the last feature map: average, maximum or both."""
+    from keras import layers
+
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"pooling={pooling!r} is not one of {POOLINGS}: 'avg' averages the "
+            "last feature map, 'max' takes its maximum, 'avgmax' concatenates "
+            "both."
+        )
+    pooled = []
+    if pooling in ("avg", "avgmax"):
+        pooled.append(layers.GlobalAveragePooling2D(name="gap")(x))
+    if pooling in ("max", "avgmax"):
+        pooled.append(layers.GlobalMaxPooling2D(name="gmp")(x))
+    return pooled[0] if len(pooled) == 1 else layers.Concatenate(name="pool")(pooled)
+
 
 def build_paper_cnn(
     input_shape,
@@ -19,6 +39,7 @@ def build_paper_cnn(
     kernel_size=3,
     dense_units=64,
     dropout=0.4,
+    pooling="avg",
     augmentation=None,
 ):
     """The CNN of the founding paper.
@@ -41,6 +62,8 @@ def build_paper_cnn(
         Width of the hidden dense layer.
     dropout : float
         Dropout rate before the output layer.
+    pooling : {"avg", "max", "avgmax"}
+        Global pooling of the last feature map; the paper averages.
     augmentation : dict or None
         Keyword arguments of :func:`hemoclf._augmentation.augmentation_layers`;
         the resulting layers act only while training. ``None`` for none.
@@ -72,7 +95,7 @@ def build_paper_cnn(
         )(x)
         if i < 2:
             x = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _global_pooling(x, pooling)
     x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     x = layers.Dropout(float(dropout), name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="hemorrhage")(x)
@@ -86,16 +109,17 @@ def build_default_cnn(
     kernel_size=3,
     dense_units=0,
     dropout=0.3,
+    pooling="max",
     augmentation=None,
 ):
     """hemoclf's default CNN: a compact, batch-normalised VGG-style network.
 
     A 5x5 stride-2 stem convolution, then one 3x3 convolution and a 2x2 max
     pooling per stage, each convolution followed by batch normalisation and
-    ReLU; global average pooling, dropout and a sigmoid output (optionally
-    after a hidden ReLU ``Dense`` layer). With the default filters a 64x64
-    image (the default recipe's input) goes through 32x32x16, 16x16x16,
-    8x8x32, 4x4x64 and 2x2x128 feature maps; about 0.1 M weights. ``"same"``
+    ReLU; global max pooling, dropout and a sigmoid output (optionally after
+    a hidden ReLU ``Dense`` layer). With the default filters a 128x128 image
+    (the default recipe's input) goes through 64x64x16, 32x32x16, 16x16x32,
+    8x8x64 and 4x4x128 feature maps; about 0.1 M weights. ``"same"``
     padding and global pooling keep every stage valid for any input size,
     down to one pixel row.
 
@@ -112,6 +136,10 @@ def build_default_cnn(
         Width of a hidden dense layer before the output; ``0`` for none.
     dropout : float
         Dropout rate before the output layer.
+    pooling : {"avg", "max", "avgmax"}
+        Global pooling of the last feature map: the average, the maximum
+        (a small focal finding is not diluted by the rest of the slice), or
+        both concatenated.
     augmentation : dict or None
         Keyword arguments of :func:`hemoclf._augmentation.augmentation_layers`;
         the resulting layers act only while training. ``None`` for none.
@@ -144,7 +172,7 @@ def build_default_cnn(
     for i, n_filters in enumerate(filters[1:]):
         x = conv_bn_relu(x, n_filters, kernel_size, 1, f"conv{i + 1}")
         x = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _global_pooling(x, pooling)
     if dense_units:
         x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     x = layers.Dropout(float(dropout), name="dropout")(x)
@@ -163,6 +191,7 @@ RECIPE_PARAMS = {
         "kernel_size": 3,
         "dense_units": 64,
         "dropout": 0.4,
+        "pooling": "avg",
         "optimizer": "adam",
         "learning_rate": 1e-3,
         "weight_decay": 0.0,
@@ -180,6 +209,7 @@ RECIPE_PARAMS = {
         "kernel_size": 3,
         "dense_units": 0,
         "dropout": 0.3,
+        "pooling": "max",
         "optimizer": "adamw",
         "learning_rate": 2e-3,
         "weight_decay": 1e-4,

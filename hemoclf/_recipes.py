@@ -18,7 +18,7 @@ from .preprocessing import CTWindow, ResizeRescale
 # ResizeRescale settings of each recipe, for 8-bit images (PNG, JPEG).
 RECIPE_PREPROCESSING = {
     "paper": {"output_size": (128, 128), "channels": 3, "keep_aspect_ratio": False},
-    "default": {"output_size": (64, 64), "channels": 1, "keep_aspect_ratio": True},
+    "default": {"output_size": (128, 128), "channels": 1, "keep_aspect_ratio": True},
 }
 
 
@@ -33,7 +33,7 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
     Parameters
     ----------
     recipe : {"default", "paper"}, default="default"
-        - ``"default"``: hemoclf's recipe. Images become 64x64 gray
+        - ``"default"``: hemoclf's recipe. Images become 128x128 gray
           (ITU-R 601 luma) intensities in [0, 1], scaled to fit without
           distortion and padded with black, then go to
           ``HemorrhageCNNClassifier(architecture="default")``.

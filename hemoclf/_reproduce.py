@@ -477,7 +477,7 @@ NOT_LEARNED = (
     "protocol. On the phantom the paper's CNN leaves that plateau only after "
     "many more epochs (60 epochs at 128x128 reach a cross-validated ROC AUC "
     "of about 0.9, far beyond this run's budget); the default recipe, "
-    "make_hemorrhage_pipeline('default'), learns it at 64x64 (ROC AUC about "
+    "make_hemorrhage_pipeline('default'), learns it (ROC AUC about "
     "0.98, see make_head_ct)."
 )
 

@@ -30,7 +30,7 @@ images, y, groups = data.images, data.target, data.groups
 # Out-of-fold probabilities and tuned decisions
 # ----------------------------------------------
 # ``make_hemorrhage_pipeline()`` resizes the raw images as the default recipe
-# expects (64x64 gray, aspect ratio kept) and trains its CNN. The tuner's
+# expects (128x128 gray, aspect ratio kept) and trains its CNN. The tuner's
 # inner folds are grouped too, so the threshold never sees a copy of a test
 # image.
 proba = np.empty(len(y))
