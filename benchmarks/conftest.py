@@ -9,6 +9,8 @@ benchmark's ``extra_info`` and fails if it is below the group's target. The
 terminal summary prints the table; ``.benchmarks/ratios.json`` keeps it.
 
 A reduced set runs by default; ``HEMOCLF_BENCH_FULL=1`` runs the full sizes.
+``HEMOCLF_BENCH_ROUNDS=N`` times every benchmark N times instead of 3 (after
+one warm-up round): more rounds steady the medians on a noisy machine.
 """
 
 import json
@@ -53,6 +55,7 @@ def compare(benchmark):
     def run(fn, *, group, role, target=None, rounds=3, note=""):
         benchmark.group = group
         benchmark.extra_info["role"] = role
+        rounds = int(os.environ.get("HEMOCLF_BENCH_ROUNDS", rounds))
         result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
         median = benchmark.stats.stats.median
         _MEDIANS[(group, role)] = median
@@ -99,11 +102,11 @@ def pytest_terminal_summary(terminalreporter):
     write("")
     write(f"hemoclf benchmark ratios ({'full' if FULL else 'reduced'} set, "
           f"{platform.machine()}, {os.cpu_count()} cores)")
-    write(f"{'group':34s} {'baseline s':>11s} {'hemoclf s':>10s} {'ratio':>7s} "
+    write(f"{'group':46s} {'baseline s':>11s} {'hemoclf s':>10s} {'ratio':>7s} "
           f"{'target':>7s}  met")
     for row in _ROWS:
         target = "" if row["target"] is None else f"{row['target']:.2f}"
-        write(f"{row['group']:34s} {row['baseline_s']:11.3f} {row['hemoclf_s']:10.3f} "
+        write(f"{row['group']:46s} {row['baseline_s']:11.3f} {row['hemoclf_s']:10.3f} "
               f"{row['ratio']:7.2f} {target:>7s}  {'yes' if row['met'] else 'NO'}")
     out = Path(".benchmarks")
     out.mkdir(exist_ok=True)
