@@ -12,11 +12,12 @@ the layer before it. At inference a ``BatchNormalization`` layer is a fixed
 per-channel affine map, ``gamma * (z - mean) / sqrt(var + eps) + beta``; when
 ``z`` is the linear output of a ``Conv2D`` or ``Dense`` layer, the map can be
 absorbed into that layer's kernel and bias, which removes two passes over
-every feature map. :func:`inference_model` builds such a folded copy of a
-network once, keeps it per network, and refreshes its weights from the
-network on every call, so a network that trains on (``warm_start``) is
-scored with its current weights. Networks without such pairs, or whose
-layers cannot be cloned, are run as they are.
+every feature map. :func:`inference_model` builds, once per network, a copy
+that shares the network's layers and variables and computes the folded
+kernel and bias inside the compiled step (a few thousand multiplications),
+so a network that trains on (``warm_start``) is always scored with its
+current weights and nothing is copied between calls. Networks without such
+pairs, or whose layers cannot be cloned, are run as they are.
 """
 
 import weakref
@@ -25,27 +26,62 @@ import numpy as np
 
 PREDICT_BATCH_SIZE = 64
 
-# Folded inference copies, by network: (copy or None, {producer: bn}).
+# Folded inference copies by network (None: run the network as it is).
 _FOLDED = weakref.WeakKeyDictionary()
-_IDENTITY_CLASS = None
+_LAYER_CLASSES = None
 
 
-def _identity_class():
-    """A layer that passes its input through, standing in for a folded
-    ``BatchNormalization`` (it takes the same call arguments)."""
-    global _IDENTITY_CLASS
-    if _IDENTITY_CLASS is None:
+def _layer_classes():
+    """The two layers of a folded copy, defined on first use."""
+    global _LAYER_CLASSES
+    if _LAYER_CLASSES is None:
         import keras
+        from keras import ops
 
         class FoldedBatchNormalization(keras.layers.Layer):
+            """Passes its input through: the normalisation now happens in
+            the layer before (it takes a batch norm's call arguments)."""
+
             def call(self, inputs, training=None, mask=None):
                 return inputs
 
             def compute_output_shape(self, input_shape):
                 return input_shape
 
-        _IDENTITY_CLASS = FoldedBatchNormalization
-    return _IDENTITY_CLASS
+        class BatchNormFolded(keras.layers.Layer):
+            """``layer`` followed by ``bn``, as one linear map whose kernel
+            and bias are computed from both layers' live variables."""
+
+            def __init__(self, layer, bn, **kwargs):
+                super().__init__(name=layer.name, **kwargs)
+                self.layer = layer
+                self.bn = bn
+
+            def call(self, inputs):
+                layer, bn = self.layer, self.bn
+                scale = ops.rsqrt(bn.moving_variance + bn.epsilon)
+                if bn.scale:
+                    scale = scale * bn.gamma
+                shift = -bn.moving_mean * scale
+                if bn.center:
+                    shift = shift + bn.beta
+                if layer.use_bias:
+                    shift = shift + layer.bias * scale
+                # The kernel's last axis is the output channel for Conv2D
+                # and Dense alike.
+                kernel = layer.kernel * scale
+                if isinstance(layer, keras.layers.Dense):
+                    return ops.matmul(inputs, kernel) + shift
+                outputs = layer.convolution_op(inputs, kernel)
+                if layer.data_format == "channels_first":
+                    shift = ops.reshape(shift, (-1, 1, 1))
+                return outputs + shift
+
+            def compute_output_shape(self, input_shape):
+                return self.layer.compute_output_shape(input_shape)
+
+        _LAYER_CLASSES = FoldedBatchNormalization, BatchNormFolded
+    return _LAYER_CLASSES
 
 
 def _foldable_pairs(model):
@@ -86,45 +122,28 @@ def _foldable_pairs(model):
     return pairs
 
 
-def _folded_weights(producer, bn):
-    """Kernel and bias of ``producer`` with ``bn`` absorbed."""
-    weights = producer.get_weights()
-    kernel = weights[0]
-    bias = weights[1] if len(weights) > 1 else np.zeros(kernel.shape[-1], kernel.dtype)
-    mean = np.asarray(bn.moving_mean)
-    scale = 1.0 / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
-    if bn.scale:
-        scale = scale * np.asarray(bn.gamma)
-    shift = np.asarray(bn.beta) if bn.center else 0.0
-    # The kernel's last axis is the output channel for Conv2D and Dense alike.
-    return [(kernel * scale).astype(kernel.dtype),
-            ((bias - mean) * scale + shift).astype(bias.dtype)]
-
-
 def _build_folded(model):
     import keras
 
     pairs = _foldable_pairs(model)
     if not pairs:
-        return None, {}
+        return None
     folded_names = {bn.name for bn in pairs.values()}
-    identity = _identity_class()
+    identity, folded = _layer_classes()
 
     def clone_layer(layer):
         if layer.name in folded_names:
             return identity(name=layer.name)
-        config = layer.get_config()
         if layer.name in pairs:
-            config["use_bias"] = True
-        return layer.__class__.from_config(config)
+            return folded(layer, pairs[layer.name])
+        return layer  # shared with the network, variables and all
 
     try:
-        copy = keras.models.clone_model(model, clone_function=clone_layer)
+        return keras.models.clone_model(model, clone_function=clone_layer)
     except (TypeError, ValueError, NotImplementedError, KeyError):
-        # A subclassed network, or a layer that cannot be rebuilt from its
-        # config: run the network as it is.
-        return None, {}
-    return copy, pairs
+        # A subclassed network, or a layer that cannot take part in a
+        # clone: run the network as it is.
+        return None
 
 
 def inference_model(model):
@@ -139,25 +158,12 @@ def inference_model(model):
     -------
     model : keras.Model
         Gives the same outputs as ``model(X, training=False)`` up to float32
-        rounding (about 1e-6 relative).
+        rounding (about 1e-6 relative), with ``model``'s current weights.
     """
-    entry = _FOLDED.get(model)
-    if entry is None:
-        entry = _build_folded(model)
-        _FOLDED[model] = entry
-    copy, pairs = entry
-    if copy is None:
-        return model
-    folded_names = {bn.name for bn in pairs.values()}
-    for layer in model.layers:
-        if not layer.weights or layer.name in folded_names:
-            continue
-        target = copy.get_layer(layer.name)
-        if layer.name in pairs:
-            target.set_weights(_folded_weights(layer, pairs[layer.name]))
-        else:
-            target.set_weights(layer.get_weights())
-    return copy
+    if model not in _FOLDED:
+        _FOLDED[model] = _build_folded(model)
+    copy = _FOLDED[model]
+    return model if copy is None else copy
 
 
 def predict_scores(model, X, batch_size=PREDICT_BATCH_SIZE):

@@ -40,7 +40,10 @@ def test_folded_network_gives_keras_predict_numbers(trained):
 def test_folded_copy_is_cached_and_follows_weight_changes(trained):
     clf, X = trained
     model = clf.model_
-    assert inference_model(model) is inference_model(model)
+    folded = inference_model(model)
+    assert folded is inference_model(model)
+    # The copy shares the network's variables instead of copying them.
+    assert {id(v) for v in folded.weights} == {id(v) for v in model.weights}
     saved = model.get_weights()
     try:
         model.set_weights([w * 1.5 for w in saved])

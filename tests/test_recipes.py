@@ -266,3 +266,11 @@ def test_callable_architecture_gets_pooling_only_when_set(square_images):
     HemorrhageCNNClassifier(small, **FAST).fit(X, y)
     HemorrhageCNNClassifier(small, pooling="max", **FAST).fit(X, y)
     assert seen == [{}, {"pooling": "max"}]
+
+
+def test_builders_reject_unknown_pooling_with_the_choices():
+    from hemoclf._models import build_default_cnn, build_paper_cnn
+
+    for build in (build_default_cnn, build_paper_cnn):
+        with pytest.raises(ValueError, match="pooling='sum'.*'avg' averages"):
+            build((16, 16, 1), pooling="sum")
