@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._models import RECIPE_PARAMS
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -146,7 +148,7 @@ def build_parser():
     rep.add_argument("--default-epochs", type=_positive(int), metavar="N",
                      help="epochs of the default recipe's cross-validation, "
                      "run on the same folds for comparison (default: the "
-                     "recipe's, 60)")
+                     f"recipe's, {RECIPE_PARAMS['default']['epochs']})")
     rep.add_argument("--quick", action="store_true",
                      help="a smoke test: 40 phantom images of 32 px, "
                      "1 epoch, 2 folds (explicit options still win)")
@@ -175,7 +177,9 @@ def build_parser():
                     help="'default': hemoclf's network; 'paper': the founding "
                     "paper's (default: default)")
     tr.add_argument("--epochs", type=_positive(int), metavar="N",
-                    help="training epochs (default: the recipe's, 60)")
+                    help="training epochs (default: the recipe's: "
+                    f"{RECIPE_PARAMS['default']['epochs']} for default, "
+                    f"{RECIPE_PARAMS['paper']['epochs']} for paper)")
     _seed(tr)
     advanced = tr.add_argument_group("advanced")
     advanced.add_argument("--image-size", type=_positive(int), metavar="N",
