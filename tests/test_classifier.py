@@ -77,6 +77,49 @@ def test_same_seed_gives_identical_probabilities(square_images, fitted_tiny):
     assert not np.array_equal(other.predict_proba(X), fitted_tiny.predict_proba(X))
 
 
+
+def test_same_seed_while_another_thread_draws_random_numbers(square_images,
+                                                             fitted_tiny):
+    """Keras draws its default seeds from Python's ``random`` module, which
+    a Dask worker's event loop also draws from; a seeded fit must not see
+    those draws (before the fix, the first kernel changed from fit to fit)."""
+    import threading
+
+    X, y = square_images
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+
+    thread = threading.Thread(target=draw, daemon=True)
+    thread.start()
+    try:
+        fits = [HemorrhageCNNClassifier(**TINY_CNN_PARAMS).fit(X, y)
+                for _ in range(2)]
+    finally:
+        stop.set()
+        thread.join()
+    for clf in fits:
+        np.testing.assert_array_equal(clf.predict_proba(X),
+                                      fitted_tiny.predict_proba(X))
+
+
+def test_keras_default_seeds_still_come_from_python_random():
+    """The repair above replaces ``python_random`` in Keras's seed_generator;
+    if Keras stops drawing from there, this fails and says so."""
+    from keras.src.random import seed_generator
+
+    from hemoclf._seeding import _KERAS_RANDOM, _keras_random
+
+    assert _keras_random() is _KERAS_RANDOM
+    assert seed_generator.python_random is _KERAS_RANDOM
+    # Outside a seeded fit the stand-in draws from the random module itself.
+    random.seed(5)
+    expected = random.randint(1, int(1e9))
+    random.seed(5)
+    assert seed_generator.make_default_seed() == expected
+
 def test_random_state_instance_is_accepted(square_images):
     X, y = square_images
     a = HemorrhageCNNClassifier(
