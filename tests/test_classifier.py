@@ -120,6 +120,16 @@ def test_keras_default_seeds_still_come_from_python_random():
     random.seed(5)
     assert seed_generator.make_default_seed() == expected
 
+
+def test_keras_drawing_seeds_elsewhere_is_reported(monkeypatch):
+    from keras.src.random import seed_generator
+
+    from hemoclf._seeding import _keras_random
+
+    monkeypatch.setattr(seed_generator, "python_random", object())
+    with pytest.raises(RuntimeError, match="no longer draws its default seeds"):
+        _keras_random()
+
 def test_random_state_instance_is_accepted(square_images):
     X, y = square_images
     a = HemorrhageCNNClassifier(
