@@ -77,12 +77,11 @@ def test_same_seed_gives_identical_probabilities(square_images, fitted_tiny):
     assert not np.array_equal(other.predict_proba(X), fitted_tiny.predict_proba(X))
 
 
-
 def test_same_seed_while_another_thread_draws_random_numbers(square_images,
                                                              fitted_tiny):
     """Keras draws its default seeds from Python's ``random`` module, which
     a Dask worker's event loop also draws from; a seeded fit must not see
-    those draws (before the fix, the first kernel changed from fit to fit)."""
+    those draws (were it to, the first kernel would change from fit to fit)."""
     import threading
 
     X, y = square_images
@@ -129,6 +128,7 @@ def test_keras_drawing_seeds_elsewhere_is_reported(monkeypatch):
     monkeypatch.setattr(seed_generator, "python_random", object())
     with pytest.raises(RuntimeError, match="no longer draws its default seeds"):
         _keras_random()
+
 
 def test_random_state_instance_is_accepted(square_images):
     X, y = square_images
