@@ -2,11 +2,12 @@
 
 The naive loop is what a user would write first: for each file,
 ``pydicom.dcmread``, ``ds.pixel_array``, the rescale to Hounsfield units and
-one ``np.clip`` per window, in float64. hemoclf's path is
-``read_images(paths, n_jobs=-1)`` (one process per core) followed by
-``CTWindow().transform``. Both return the same (512, 512, 3) windowed
-images, apart from the padding outside the scan field, which hemoclf maps to
-air (0 in every window either way).
+one ``np.clip`` per window, in float64; pydicom decodes the JPEG Lossless
+pixel data with its default plugin (pylibjpeg-libjpeg). hemoclf's path is
+``read_images(paths, n_jobs=-1)`` (one thread per core, JPEG Lossless decoded
+by imagecodecs) followed by ``CTWindow().transform``. Both return the same
+(512, 512, 3) windowed images, apart from the padding outside the scan field,
+which hemoclf maps to air (0 in every window either way).
 """
 
 import numpy as np
@@ -61,4 +62,4 @@ def test_naive_loop(compare, cq500_paths):
 def test_hemoclf(compare, cq500_paths):
     compare(lambda: hemoclf_read_and_window(cq500_paths), group=GROUP,
             role="hemoclf", target=2.0,
-            note="239 files, 238 JPEG Lossless; n_jobs=-1 processes")
+            note="239 files, 238 JPEG Lossless; n_jobs=-1 threads")

@@ -62,8 +62,9 @@ def load_image_folder(
         ``skipped`` and warn.
 
     n_jobs : int, default=None
-        Number of worker processes reading the files. ``None`` means 1
-        unless in a :obj:`joblib.parallel_backend` context.
+        Number of files read at once, in threads (see
+        :func:`~hemoclf.datasets.read_images`). ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context; ``-1`` means all CPUs.
 
     progress : bool, default=None
         Show a progress bar; ``None`` shows it only in an interactive

@@ -22,8 +22,13 @@ def _write_dicom(
     compress=False,
     pixel_data=True,
     sop_class=None,
+    bits_stored=16,
 ):
-    """A CT-like DICOM file with signed 16-bit stored values ``raw``."""
+    """A CT-like DICOM file with signed stored values ``raw``.
+
+    ``compress`` is False, True (RLE Lossless) or ``"jpeg-lossless"`` (JPEG
+    Lossless, first-order prediction, encoded with imagecodecs).
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import (
         CTImageStorage,
@@ -48,15 +53,35 @@ def _write_dicom(
     if modality == "CT":
         ds.RescaleType = "HU"
     if pixel_data:
-        ds.set_pixel_data(raw, photometric, 16)
+        ds.set_pixel_data(raw, photometric, bits_stored)
         if raw.ndim == 3:
             ds.NumberOfFrames = raw.shape[0]
         if padding is not None:
             ds.PixelPaddingValue = padding
-        if compress:
+        if compress == "jpeg-lossless":
+            _encode_jpeg_lossless(ds, raw, bits_stored)
+        elif compress:
             ds.compress(RLELossless)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def _encode_jpeg_lossless(ds, raw, bits_stored):
+    """Replace the pixel data of ``ds`` with JPEG Lossless (SV1) frames."""
+    import imagecodecs
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLosslessSV1
+
+    # A JPEG Lossless frame holds the stored bit pattern as unsigned samples.
+    stored = raw.astype(np.uint16) & np.uint16((1 << bits_stored) - 1)
+    frames = stored.reshape((-1,) + stored.shape[-2:])
+    ds.PixelData = encapsulate([
+        imagecodecs.jpeg8_encode(frame, lossless=True, predictor=1,
+                                 bitspersample=bits_stored)
+        for frame in frames
+    ])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
 
 
 def _write_nifti(path, data, *, affine=None, slope=None, inter=None):
