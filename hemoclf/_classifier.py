@@ -208,8 +208,9 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
 
     test_time_augmentation : bool, default=None
         Average the predicted probability over the image and its flips (the
-        flips enabled above). ``None``: false for ``"paper"``, true for
-        ``"default"``.
+        flips enabled above). ``None``: false for both named recipes. It
+        multiplies the cost of prediction by the number of views (up to
+        four).
 
     warm_start : bool, default=False
         When true and the classifier is fitted, ``fit`` continues training
