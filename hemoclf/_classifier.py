@@ -88,8 +88,9 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
           output; AdamW (learning rate 2e-3, weight decay 1e-4) with a
           cosine decay of the learning rate over 90 epochs of batches of
           16; the paper's augmentation. Its preprocessing (see
-          :func:`hemoclf.make_hemorrhage_pipeline`) gives 128x128 gray
-          images with the aspect ratio kept.
+          :func:`hemoclf.make_hemorrhage_pipeline`) crops each image to
+          the head and gives 128x128 gray images with the aspect ratio
+          kept.
         - ``"paper"``: the CNN of the founding paper, exactly: three 3x3
           stride-2 ReLU convolutions (32, 64, 64 filters), max pooling after
           the first two, global average pooling, a 64-unit dense layer,

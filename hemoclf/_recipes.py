@@ -18,7 +18,8 @@ from .preprocessing import CTWindow, ResizeRescale
 # ResizeRescale settings of each recipe, for 8-bit images (PNG, JPEG).
 RECIPE_PREPROCESSING = {
     "paper": {"output_size": (128, 128), "channels": 3, "keep_aspect_ratio": False},
-    "default": {"output_size": (128, 128), "channels": 1, "keep_aspect_ratio": True},
+    "default": {"output_size": (128, 128), "channels": 1, "keep_aspect_ratio": True,
+                "crop_to_head": True},
 }
 
 
@@ -33,9 +34,11 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
     Parameters
     ----------
     recipe : {"default", "paper"}, default="default"
-        - ``"default"``: hemoclf's recipe. Images become 128x128 gray
-          (ITU-R 601 luma) intensities in [0, 1], scaled to fit without
-          distortion and padded with black, then go to
+        - ``"default"``: hemoclf's recipe. Images are cropped to the head,
+          with the background around it blanked (borders and burned-in
+          letters removed), become 128x128 gray (ITU-R 601 luma)
+          intensities in [0, 1], scaled to fit without distortion and
+          padded with black, then go to
           ``HemorrhageCNNClassifier(architecture="default")``.
         - ``"paper"``: the founding paper's recipe. Images are stretched to
           128x128 RGB in [0, 1] and go to
