@@ -27,6 +27,7 @@ ESTIMATORS = [
         random_state=0,
     ),
     ResizeRescale(output_size=(4, 4)),
+    ResizeRescale(output_size=(4, 4), keep_aspect_ratio=True, crop_to_head=True),
     CTWindow(),
     AugmentationSampler(random_state=0),
     # A sampler that picks rows (sample_indices_) and one that makes rows.

@@ -30,9 +30,9 @@ images, y, groups = data.images, data.target, data.groups
 # Out-of-fold probabilities and tuned decisions
 # ----------------------------------------------
 # ``make_hemorrhage_pipeline()`` resizes the raw images as the default recipe
-# expects (128x128 gray, aspect ratio kept) and trains its CNN. The tuner's
-# inner folds are grouped too, so the threshold never sees a copy of a test
-# image.
+# expects (cropped to the head, 128x128 gray, aspect ratio kept) and trains
+# its CNN. The tuner's inner folds are grouped too, so the threshold never
+# sees a copy of a test image.
 proba = np.empty(len(y))
 decision = np.empty(len(y), dtype=int)
 outer = StratifiedGroupKFold(10, shuffle=True, random_state=0)
