@@ -46,7 +46,13 @@ def _shrunk(gray):
 
 def _filled_hull(region, shape, fy, fx):
     """The convex hull of ``region`` (boolean, reduced scale) drawn at full
-    size ``shape``, where a reduced pixel spans ``fy`` x ``fx`` pixels."""
+    size ``shape``, where a reduced pixel spans ``fy`` x ``fx`` pixels.
+
+    ``skimage.morphology.convex_hull_image`` gives the hull too, but tests
+    every pixel against the polygon: about 105 ms for one head_ct image,
+    where scipy's hull of the rows' extreme pixels, drawn by Pillow, keeps
+    the whole crop near 10 ms.
+    """
     from PIL import Image, ImageDraw
     from scipy.spatial import ConvexHull, QhullError
 
