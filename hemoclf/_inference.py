@@ -22,7 +22,7 @@ pairs, or whose layers cannot be cloned, are run as they are.
 Handing a NumPy batch to TensorFlow copies it into tensor memory of its
 own: for 128x128x3 images that conversion took about 85 ms per 1024 images
 here, where NumPy copies the same bytes in about 20 ms, and the paper CNN's
-whole forward pass takes about 140 ms. :func:`predict_scores` instead copies
+whole forward pass takes 140 to 190 ms. :func:`predict_scores` instead copies
 each batch into one reused, 64-byte aligned staging buffer and passes it to
 TensorFlow through DLPack, which wraps the memory without a copy.
 """

@@ -44,8 +44,9 @@ def decode_frame(src, runner):
     """Decode one encoded frame ``src`` to its raw little-endian pixel bytes.
 
     This is the function pydicom's ``Decoder`` calls (``runner`` is its
-    ``DecodeRunner``). Colour frames are left to pydicom's other plugins:
-    the error raised here makes pydicom try the next one.
+    ``DecodeRunner``). Colour frames are refused: :func:`pixel_array` only
+    asks for this plugin for grayscale data, and otherwise (or when this
+    plugin fails) decodes with pydicom's own plugins.
     """
     import imagecodecs
 
