@@ -141,7 +141,6 @@ def crop_to_head(image, *, threshold=TISSUE_THRESHOLD, margin=CROP_MARGIN):
     top, bottom = max(0, top - dy), min(image.shape[0], bottom + dy)
     left, right = max(0, left - dx), min(image.shape[1], right + dx)
     cropped = image[top:bottom, left:right].copy()
-    cropped[~mask[top:bottom, left:right]] = 0 if image.dtype.kind == "u" else (
-        image.min()
-    )
+    fill = 0 if image.dtype.kind == "u" else image.min()
+    cropped[~mask[top:bottom, left:right]] = fill
     return cropped
