@@ -221,13 +221,20 @@ def test_evaluate_too_many_folds(png_folder):
 
 
 @pytest.mark.slow
-def test_reproduce_quick(tmp_path):
+@pytest.mark.parametrize("compare_default", [False, True])
+def test_reproduce_quick(tmp_path, compare_default):
     out = tmp_path / "report"
-    result = run("reproduce", "--quick", "--out", out, "--html", check_rc=0)
+    flags = ["--compare-default"] if compare_default else []
+    result = run("reproduce", "--quick", "--out", out, "--html", *flags,
+                 check_rc=0)
     assert "Report written to" in result.stderr
     report = (out / "report.md").read_text()
     assert "Confusion matrix in the paper's format" in report
     assert "StratifiedGroupKFold with 2 folds" in report
+    section = "The same honest estimate for hemoclf's default recipe"
+    assert (section in report) is compare_default
+    assert (out / "default_cv_confusion_roc.png").exists() is compare_default
+    assert ("Default recipe, same folds" in result.stderr) is compare_default
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
     for name in ("balanced_history.png", "balanced_confusion_roc.png",
                  "imbalanced_confusion_roc.png", "cv_confusion_roc.png"):
@@ -237,6 +244,12 @@ def test_reproduce_quick(tmp_path):
     cells = results["phases"][0]["report"]
     assert cells["tp"] + cells["fn"] + cells["fp"] + cells["tn"] == 4
     assert results["cv"]["summary"]["accuracy"]["total"] == 40
+    default = results["default_recipe"]
+    if compare_default:
+        assert default["summary"]["accuracy"]["total"] == 40
+        assert default["epochs"] == 1
+    else:
+        assert default is None
 
 
 def test_interrupted_predict_leaves_no_csv(model_file, inputs, tmp_path,
