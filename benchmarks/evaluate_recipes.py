@@ -9,9 +9,13 @@ never straddle training and test.
 Reported, pooled over the held-out folds of each repeat and averaged over
 repeats: ROC AUC, and accuracy, sensitivity, specificity and false negatives
 at the 0.5 threshold. With ``--tuned-threshold`` also the operating point of a
-threshold tuned on the training folds only: ``TunedThresholdClassifierCV``
-with ``make_sensitivity_constrained_scorer(--min-sensitivity)`` over an inner
-group k-fold of each training fold, then applied to the test fold.
+threshold tuned on the training folds only, over an inner group k-fold of each
+training fold, then applied to the test fold: by default
+``SensitivityThresholdClassifierCV(min_sensitivity=--min-sensitivity)`` (the
+highest threshold that meets the floor on the pooled inner out-of-fold
+probabilities); with ``--tuner per-fold``, ``TunedThresholdClassifierCV`` with
+``make_sensitivity_constrained_scorer(--min-sensitivity)`` (the floor met in
+every inner fold).
 
 Intervals are 95 % percentile bootstrap intervals over near-duplicate groups
 (whole groups are resampled, 2000 times; each resample averages over the CV
@@ -59,6 +63,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hemoclf import make_hemorrhage_pipeline
 from hemoclf.metrics import make_sensitivity_constrained_scorer
+from hemoclf.model_selection import SensitivityThresholdClassifierCV
 
 N_BOOTSTRAP = 2000
 
@@ -82,6 +87,7 @@ def _splits(y, groups, folds, repeat):
 
 def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                           tuned=False, min_sensitivity=0.98, inner_folds=3,
+                          tuner="pooled",
                           hounsfield=False, classifier_params=None,
                           saliency_masks=None, log=print):
     """Out-of-fold probabilities of one recipe, fold by fold."""
@@ -101,15 +107,8 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                     y[train], None if groups is None else groups[train],
                     inner_folds, repeat,
                 )
-                tuner = TunedThresholdClassifierCV(
-                    pipe,
-                    scoring=make_sensitivity_constrained_scorer(min_sensitivity),
-                    cv=inner,
-                    refit=True,
-                ).fit(X_train, y[train])
-                fitted = tuner.estimator_
-                record["threshold"] = float(tuner.best_threshold_)
-                record["inner_score"] = float(tuner.best_score_)
+                fitted, record["threshold"], record["inner_score"] = _tune(
+                    tuner, pipe, X_train, y[train], inner, min_sensitivity)
             else:
                 fitted = pipe.fit(X_train, y[train])
             X_test = _take(images, test)
@@ -124,6 +123,23 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                 f"AUC {_safe_auc(y[test], record['proba']):.3f}, "
                 f"{record['fit_wall_s']:.0f} s wall, {record['fit_cpu_s']:.0f} s CPU")
     return records
+
+
+def _tune(tuner, pipe, X, y, inner, min_sensitivity):
+    """``(fitted pipeline, threshold, inner score)`` of a threshold tuner.
+
+    The inner score is the specificity on the inner out-of-fold
+    probabilities (pooled), or the per-fold objective's mean (per-fold).
+    """
+    if tuner == "pooled":
+        model = SensitivityThresholdClassifierCV(
+            pipe, min_sensitivity=min_sensitivity, cv=inner).fit(X, y)
+        return model.estimator_, model.best_threshold_, model.cv_specificity_
+    model = TunedThresholdClassifierCV(
+        pipe, scoring=make_sensitivity_constrained_scorer(min_sensitivity),
+        cv=inner, refit=True,
+    ).fit(X, y)
+    return model.estimator_, float(model.best_threshold_), float(model.best_score_)
 
 
 def _safe_auc(y, proba):
@@ -321,6 +337,9 @@ def main(argv=None):
     parser.add_argument("--tuned-threshold", action="store_true")
     parser.add_argument("--min-sensitivity", type=float, default=0.98)
     parser.add_argument("--inner-folds", type=int, default=3)
+    parser.add_argument("--tuner", choices=("pooled", "per-fold"),
+                        default="pooled",
+                        help="threshold tuner of --tuned-threshold")
     parser.add_argument("--controls", action="store_true")
     parser.add_argument("--phantom", action="store_true",
                         help="also evaluate on the make_head_ct phantom")
@@ -352,8 +371,8 @@ def main(argv=None):
                 recipe, images, y, groups, folds=args.folds,
                 repeats=args.repeats, tuned=args.tuned_threshold,
                 min_sensitivity=args.min_sensitivity,
-                inner_folds=args.inner_folds, classifier_params=params,
-                saliency_masks=masks,
+                inner_folds=args.inner_folds, tuner=args.tuner,
+                classifier_params=params, saliency_masks=masks,
             )
             results["records"] += records
             summaries[recipe] = summarize(records, y, groups)
@@ -385,6 +404,8 @@ def main(argv=None):
         for recipe in args.recipes:
             records = cross_validate_recipe(
                 recipe, images, y, None, folds=args.folds, repeats=args.repeats,
+                tuned=args.tuned_threshold, min_sensitivity=args.min_sensitivity,
+                inner_folds=args.inner_folds, tuner=args.tuner,
                 hounsfield=True, classifier_params=params,
             )
             for r in records:

@@ -9,8 +9,9 @@ imbalanced-learn samplers:
   float arrays the classifier expects.
 
 Subpackages: :mod:`hemoclf.datasets` (readers, the head CT phantom),
-:mod:`hemoclf.preprocessing`, :mod:`hemoclf.sampling`, :mod:`hemoclf.metrics`
-and :mod:`hemoclf.inspection`.
+:mod:`hemoclf.preprocessing`, :mod:`hemoclf.sampling`, :mod:`hemoclf.metrics`,
+:mod:`hemoclf.model_selection` (a decision threshold for sensitivity) and
+:mod:`hemoclf.inspection`.
 """
 
 __version__ = "0.1.0.dev0"

@@ -27,10 +27,12 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
+
+from .model_selection._threshold import threshold_wrappers, wrapped_threshold
 
 FORMAT_NAME = "hemoclf.model"
 FORMAT_VERSION = 1
@@ -135,7 +137,7 @@ def _encode_params(step, name, dropped):
 
 def _unwrap(estimator, threshold):
     """``(inner estimator, threshold)``, the threshold read from a wrapper."""
-    if isinstance(estimator, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
+    if isinstance(estimator, threshold_wrappers()):
         check_is_fitted(estimator, "estimator_")
         if getattr(estimator, "response_method", "auto") not in (
             "auto", "predict_proba"
@@ -147,17 +149,14 @@ def _unwrap(estimator, threshold):
                 "response_method='predict_proba'."
             )
         inner = estimator.estimator_
-        if estimator.pos_label is not None and estimator.pos_label != inner.classes_[1]:
+        pos_label = getattr(estimator, "pos_label", None)
+        if pos_label is not None and pos_label != inner.classes_[1]:
             raise ValueError(
-                f"{type(estimator).__name__} has pos_label={estimator.pos_label!r}, "
+                f"{type(estimator).__name__} has pos_label={pos_label!r}, "
                 f"but hemoclf's positive (hemorrhage) class is "
                 f"{inner.classes_[1]!r}; set pos_label=None."
             )
-        wrapped = float(
-            estimator.best_threshold_
-            if isinstance(estimator, TunedThresholdClassifierCV)
-            else estimator.threshold
-        )
+        wrapped = wrapped_threshold(estimator)
         if threshold is not None and not np.isclose(threshold, wrapped):
             raise ValueError(
                 f"threshold={threshold} differs from the threshold {wrapped} of "
@@ -177,8 +176,9 @@ def _steps_of(estimator):
         return list(estimator.steps), True
     raise TypeError(
         "save_model stores a fitted HemorrhageCNNClassifier, a Pipeline ending "
-        "in one, or either wrapped in FixedThresholdClassifier or "
-        f"TunedThresholdClassifierCV; got {type(estimator).__name__}."
+        "in one, or either wrapped in FixedThresholdClassifier, "
+        "TunedThresholdClassifierCV or SensitivityThresholdClassifierCV; got "
+        f"{type(estimator).__name__}."
     )
 
 
@@ -379,9 +379,10 @@ def save_model(
         :class:`~hemoclf.preprocessing.CTWindow`,
         :class:`~hemoclf.ResizeRescale` and samplers, ending in the
         classifier; or either of them wrapped in a fitted
-        :class:`~sklearn.model_selection.FixedThresholdClassifier` or
-        :class:`~sklearn.model_selection.TunedThresholdClassifierCV`, whose
-        threshold is recorded. Samplers act only while fitting and are left
+        :class:`~sklearn.model_selection.FixedThresholdClassifier`,
+        :class:`~sklearn.model_selection.TunedThresholdClassifierCV` or
+        :class:`~hemoclf.model_selection.SensitivityThresholdClassifierCV`,
+        whose threshold is recorded. Samplers act only while fitting and are left
         out.
 
     path : str or path-like

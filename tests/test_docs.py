@@ -20,6 +20,7 @@ SUBPACKAGES = (
     "hemoclf.preprocessing",
     "hemoclf.sampling",
     "hemoclf.metrics",
+    "hemoclf.model_selection",
     "hemoclf.inspection",
 )
 

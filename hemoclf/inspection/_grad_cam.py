@@ -1,9 +1,10 @@
 """Grad-CAM heatmaps: where in the image the network finds hemorrhage."""
 
 import numpy as np
-from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
+
+from ..model_selection._threshold import threshold_wrappers
 
 GRAD_CAM_BATCH_SIZE = 32
 
@@ -27,7 +28,7 @@ def split_estimator(estimator):
     """
     from .._classifier import HemorrhageCNNClassifier
 
-    if isinstance(estimator, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
+    if isinstance(estimator, threshold_wrappers()):
         estimator = getattr(estimator, "estimator_", estimator.estimator)
     steps = []
     if hasattr(estimator, "steps"):
