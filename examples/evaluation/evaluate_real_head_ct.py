@@ -9,7 +9,8 @@ both sides of the split and flatters the model. Here the folds come from
 :class:`~sklearn.model_selection.StratifiedGroupKFold` with the
 near-duplicate groups of :func:`hemoclf.datasets.load_head_ct`, and the
 decision threshold is tuned on the training folds only, for a sensitivity of
-at least 98 %, with :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
+at least 98 % on their pooled out-of-fold probabilities, with
+:class:`~hemoclf.model_selection.SensitivityThresholdClassifierCV`.
 
 The full evaluation, with both recipes, bootstrap intervals and shortcut
 controls, is ``benchmarks/evaluate_recipes.py``.
@@ -17,11 +18,12 @@ controls, is ``benchmarks/evaluate_recipes.py``.
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, TunedThresholdClassifierCV
+from sklearn.model_selection import StratifiedGroupKFold
 
 from hemoclf import make_hemorrhage_pipeline
 from hemoclf.datasets import load_head_ct
-from hemoclf.metrics import clinical_report, make_sensitivity_constrained_scorer
+from hemoclf.metrics import clinical_report
+from hemoclf.model_selection import SensitivityThresholdClassifierCV
 
 data = load_head_ct()  # reads $HEMOCLF_DATA/head_ct
 images, y, groups = data.images, data.target, data.groups
@@ -40,11 +42,10 @@ for fold, (train, test) in enumerate(outer.split(images, y, groups)):
     inner = StratifiedGroupKFold(2, shuffle=True, random_state=0)
     train_images = [images[i] for i in train]
     test_images = [images[i] for i in test]
-    model = TunedThresholdClassifierCV(
-        make_hemorrhage_pipeline(random_state=fold),
-        scoring=make_sensitivity_constrained_scorer(0.98),
-        cv=list(inner.split(train_images, y[train], groups[train])),
-    ).fit(train_images, y[train])
+    model = SensitivityThresholdClassifierCV(
+        make_hemorrhage_pipeline(random_state=fold), min_sensitivity=0.98,
+        cv=inner,
+    ).fit(train_images, y[train], groups=groups[train])
     proba[test] = model.predict_proba(test_images)[:, 1]
     decision[test] = model.predict(test_images)
 
