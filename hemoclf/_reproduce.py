@@ -611,6 +611,11 @@ def _write_report(results, out, *, html, cv_figure):
     default = results["default_recipe"]
     if default is not None:
         _write_default_section(report, default)
+    else:
+        report.paragraph(
+            "hemoclf's default recipe was not cross-validated in this run; "
+            "`hemoclf reproduce --compare-default` adds it on the same folds."
+        )
     report.heading("Reproducibility")
     report.bullets([f"{name} {version}" for name, version in
                     results["versions"].items()]

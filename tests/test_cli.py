@@ -233,6 +233,8 @@ def test_reproduce_quick(tmp_path, compare_default):
     assert "StratifiedGroupKFold with 2 folds" in report
     section = "The same honest estimate for hemoclf's default recipe"
     assert (section in report) is compare_default
+    assert ("`hemoclf reproduce --compare-default` adds it" in report) is (
+        not compare_default)
     assert (out / "default_cv_confusion_roc.png").exists() is compare_default
     assert ("Default recipe, same folds" in result.stderr) is compare_default
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
