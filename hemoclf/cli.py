@@ -331,10 +331,14 @@ def cmd_reproduce(args):
         "compare_default": args.compare_default,
         "default_epochs": args.default_epochs or (1 if quick else None),
     }
-    if args.data is not None and not Path(args.data).is_dir():
-        from ._files import InputError
+    from ._files import InputError
 
+    if args.data is not None and not Path(args.data).is_dir():
         raise InputError(f"--data {args.data} is not a folder.")
+    if args.default_epochs is not None and not args.compare_default:
+        raise InputError("--default-epochs sets the epochs of the default "
+                         "recipe's cross-validation, which runs only with "
+                         "--compare-default; add it, or drop --default-epochs.")
     run_reproduce(out=args.out, data=args.data, seed=args.seed, html=args.html,
                   progress=not args.quiet, log=_info(args),
                   command="hemoclf " + " ".join(sys.argv[1:]), **settings)

@@ -220,6 +220,13 @@ def test_evaluate_too_many_folds(png_folder):
     assert "--folds 20 needs at least 20" in result.stderr
 
 
+def test_reproduce_default_epochs_needs_compare_default(tmp_path):
+    result = run("reproduce", "--quick", "--default-epochs", 2, "--out",
+                 tmp_path / "r", check_rc=2)
+    assert "runs only with --compare-default" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("compare_default", [False, True])
 def test_reproduce_quick(tmp_path, compare_default):
