@@ -17,7 +17,7 @@ from sklearn.model_selection import (
     cross_val_predict,
 )
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
@@ -27,6 +27,14 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 _RATE_TOLERANCE = 1e-9
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "min_sensitivity": [Interval(Real, 0, 1, closed="right")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def sensitivity_floor_threshold(y_true, y_score, min_sensitivity):
     """The highest threshold whose sensitivity on ``y_score`` reaches a floor.
 
@@ -62,6 +70,9 @@ def sensitivity_floor_threshold(y_true, y_score, min_sensitivity):
     """
     y_true = column_or_1d(y_true)
     y_score = column_or_1d(y_score).astype(np.float64)
+    if len(y_true) != len(y_score):
+        raise ValueError(f"y_true holds {len(y_true)} labels but y_score "
+                         f"{len(y_score)} scores.")
     positive = np.sort(y_score[y_true == 1])
     if positive.size == 0:
         raise ValueError("y_true holds no positive (hemorrhage) case; a "

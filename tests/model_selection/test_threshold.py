@@ -67,6 +67,13 @@ def test_no_positive_case_is_refused():
         sensitivity_floor_threshold([0, 0], [0.1, 0.2], 0.9)
 
 
+def test_rule_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="3 labels but y_score 2"):
+        sensitivity_floor_threshold([0, 1, 1], [0.1, 0.2], 0.9)
+    with pytest.raises(InvalidParameterError, match="min_sensitivity"):
+        sensitivity_floor_threshold([0, 1], [0.1, 0.2], 1.5)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     labels=st.lists(st.integers(0, 1), min_size=2, max_size=60),
