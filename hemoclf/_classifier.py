@@ -20,10 +20,12 @@ common checks in ways no subclass can repair.
 ``tests/test_classifier_contract.py`` pins each behaviour we rely on so that
 a change in scikeras or scikit-learn fails loudly.
 
-Inference does not go through scikeras either: ``predict_proba`` slices the
-input into batches and runs Keras's compiled predict step directly (see
-:mod:`hemoclf._inference`), which is several times faster on CPU than
-``Model.predict`` and gives the same numbers.
+Inference does not go through scikeras either: ``predict_proba`` translates
+the trained network into an ONNX graph and scores batches with ONNX Runtime
+(see :mod:`hemoclf._onnx`), or, for a network the translation does not
+cover, runs Keras's compiled predict step on batches directly (see
+:mod:`hemoclf._inference`). Both are several times faster on CPU than
+``Model.predict`` and give the same numbers up to float32 rounding.
 """
 
 import warnings

@@ -24,7 +24,6 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._inference import PREDICT_BATCH_SIZE
 from ._inference import predict_scores as _predict_scores
 
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
@@ -241,7 +240,7 @@ def single_device_copy(model):
     return copy
 
 
-def predict_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
+def predict_scores(model, X, batch_size=None):
     """:func:`hemoclf._inference.predict_scores`, for replicated networks too.
 
     A network trained on one device is scored as it is; one trained on

@@ -1,5 +1,9 @@
 """Batched inference through a compiled predict step.
 
+:func:`predict_scores` is the entry point of all inference: it runs a
+network on ONNX Runtime where :mod:`hemoclf._onnx` can translate it, and
+through Keras, as described here, otherwise.
+
 ``keras.Model.predict`` wraps every call in a ``tf.data`` pipeline, a progress
 callback and an epoch iterator; on small CPU batches that machinery costs more
 than the forward pass itself. ``Model.predict_on_batch`` runs the same
@@ -175,8 +179,37 @@ def inference_model(model):
     return model if copy is None else copy
 
 
-def predict_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
+def predict_scores(model, X, batch_size=None):
     """Return the model's single output for every row of ``X``.
+
+    The network runs on ONNX Runtime where it can be translated (see
+    :mod:`hemoclf._onnx`), through Keras's compiled predict step
+    (:func:`keras_scores`) otherwise; both give the same numbers up to
+    float32 rounding.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model with one output unit.
+    X : ndarray of shape (n, H, W, C)
+        Float32 images.
+    batch_size : int or None
+        Rows per call; ``None`` for the engine's default.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,), float32
+    """
+    from ._onnx import ONNX_BATCH_SIZE, onnx_scores
+
+    scores = onnx_scores(model, X, batch_size or ONNX_BATCH_SIZE)
+    if scores is None:
+        scores = keras_scores(model, X, batch_size or PREDICT_BATCH_SIZE)
+    return scores
+
+
+def keras_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
+    """Return the model's single output for every row of ``X``, from Keras.
 
     Parameters
     ----------

@@ -7,7 +7,7 @@ from hemoclf._inference import (
     _aligned_empty,
     _staged_tensors,
     inference_model,
-    predict_scores,
+    keras_scores,
 )
 from hemoclf.utils._testing import TINY_CNN_PARAMS
 
@@ -36,7 +36,7 @@ def test_folded_network_gives_keras_predict_numbers(trained):
     assert folded is not model
     assert not any(type(layer).__name__ == "BatchNormalization"
                    for layer in folded.layers)
-    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+    np.testing.assert_allclose(keras_scores(model, X), _keras_predict(model, X),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1],
                                clf.keras_estimator_.predict_proba(X)[:, 1],
@@ -53,7 +53,7 @@ def test_folded_copy_is_cached_and_follows_weight_changes(trained):
     saved = model.get_weights()
     try:
         model.set_weights([w * 1.5 for w in saved])
-        np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+        np.testing.assert_allclose(keras_scores(model, X), _keras_predict(model, X),
                                    rtol=1e-4, atol=1e-6)
     finally:
         model.set_weights(saved)
@@ -63,7 +63,7 @@ def test_network_without_batch_norm_runs_as_it_is(square_images):
     X, y = square_images
     clf = HemorrhageCNNClassifier(**TINY_CNN_PARAMS, architecture="paper").fit(X, y)
     assert inference_model(clf.model_) is clf.model_
-    np.testing.assert_allclose(predict_scores(clf.model_, X),
+    np.testing.assert_allclose(keras_scores(clf.model_, X),
                                _keras_predict(clf.model_, X), rtol=1e-5, atol=1e-6)
 
 
@@ -88,7 +88,7 @@ def test_unfoldable_pairs_are_left_alone():
             layer.set_weights([rng.uniform(0.5, 2, 3), rng.normal(size=3),
                                rng.normal(size=3), rng.uniform(0.5, 2, 3)])
     X = rng.random((5, 6, 6, 2), dtype=np.float32)
-    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+    np.testing.assert_allclose(keras_scores(model, X), _keras_predict(model, X),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -114,7 +114,7 @@ def test_dense_and_channels_first_pairs_fold_exactly():
     folded = inference_model(model)
     assert folded is not model
     X = rng.random((7, 4, 5, 5), dtype=np.float32)
-    np.testing.assert_allclose(predict_scores(model, X), _keras_predict(model, X),
+    np.testing.assert_allclose(keras_scores(model, X), _keras_predict(model, X),
                                rtol=1e-5, atol=1e-5)
 
 
@@ -139,9 +139,9 @@ def test_staged_batches_give_the_numbers_of_numpy_batches(trained):
         np.asarray(folded.predict_on_batch(X[i:i + 7])).ravel()
         for i in range(0, len(X), 7)
     ])
-    np.testing.assert_array_equal(predict_scores(clf.model_, unaligned, 7),
+    np.testing.assert_array_equal(keras_scores(clf.model_, unaligned, 7),
                                   expected)
-    np.testing.assert_array_equal(predict_scores(clf.model_, X, 7), expected)
+    np.testing.assert_array_equal(keras_scores(clf.model_, X, 7), expected)
 
 
 def test_without_tensorflow_dlpack_numpy_batches_are_fed(trained, monkeypatch):
@@ -150,10 +150,10 @@ def test_without_tensorflow_dlpack_numpy_batches_are_fed(trained, monkeypatch):
     import tensorflow as tf
 
     clf, X = trained
-    expected = predict_scores(clf.model_, X)
+    expected = keras_scores(clf.model_, X)
     assert isinstance(_staged_tensors(X, 4)(X[:4]), tf.Tensor)
     monkeypatch.delattr(tf.experimental, "dlpack")
     monkeypatch.setitem(sys.modules, "tensorflow.experimental.dlpack", None)
     batch = X[:4]
     assert _staged_tensors(X, 4)(batch) is batch
-    np.testing.assert_array_equal(predict_scores(clf.model_, X), expected)
+    np.testing.assert_array_equal(keras_scores(clf.model_, X), expected)
