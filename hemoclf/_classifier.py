@@ -52,9 +52,31 @@ from ._distribute import (
     resolve_strategy,
     strategy_scope,
 )
-from ._models import ARCHITECTURES, POOLINGS, RECIPE_PARAMS, build_model
+from ._models import (
+    ARCHITECTURES,
+    POOLINGS,
+    RECIPE_PARAMS,
+    STEPS_PER_EXECUTION,
+    build_model,
+)
 from ._seeding import keras_seed
 from ._validation import as_image_batch
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end")
+
+
+def _watches_batches(callback):
+    """Whether a Keras callback overrides a training-batch hook."""
+    import keras
+
+    base = keras.callbacks.Callback
+    for hook in _BATCH_HOOKS:
+        method = getattr(callback, hook, None)
+        # A bound method, or a function set on the instance (LambdaCallback).
+        if getattr(method, "__func__", method) is not getattr(base, hook):
+            return True
+    return False
 
 
 class _KerasLayers:
@@ -176,7 +198,11 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
 
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks for training, e.g. ``EarlyStopping`` together with
-        ``validation_split``.
+        ``validation_split``. Training runs up to 32 steps per call of
+        Keras's compiled train function (the same weights as one step per
+        call, with less overhead between small batches); when a callback
+        overrides a training-batch hook (``on_train_batch_end``, ...),
+        every step is its own call, so the hook sees each batch.
 
     augment : bool, default=True
         Whether to augment the training images on the fly. The
@@ -499,13 +525,18 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         if not callable(self.architecture) or self.pooling is not None:
             # Callables written before ``pooling`` existed keep working.
             architecture_params["pooling"] = params["pooling"]
+        callbacks = list(self.callbacks or [])
+        # Several steps per compiled call give the same weights faster, but
+        # a callback's batch hooks would then run once per call: callbacks
+        # that watch batches get one step per call.
+        batch_hooks = any(_watches_batches(callback) for callback in callbacks)
         model = partial(
             build_model,
             architecture=self.architecture,
             architecture_params=architecture_params,
             augmentation=self._augmentation_kwargs(params),
+            steps_per_execution=1 if batch_hooks else STEPS_PER_EXECUTION,
         )
-        callbacks = list(self.callbacks or [])
         if params["learning_rate_schedule"] == "cosine":
             from ._callbacks import CosineLearningRate
 

@@ -12,6 +12,9 @@ hyper-parameter left at ``None``.
 from ._augmentation import augmentation_layers
 
 POOLINGS = ("avg", "max", "avgmax")
+# Training steps per call of Keras's compiled train function; an epoch
+# shorter than this runs in one call.
+STEPS_PER_EXECUTION = 32
 
 
 def _global_pooling(x, pooling):
@@ -225,16 +228,27 @@ RECIPE_PARAMS = {
 }
 
 
-def build_model(meta, *, architecture, architecture_params, augmentation):
+def build_model(meta, compile_kwargs=None, *, architecture, architecture_params,
+                augmentation, steps_per_execution=1):
     """Build the model named by ``architecture`` for the shape in ``meta``.
 
     This is the model-building function handed to scikeras, which calls it
-    with ``meta``, the facts it learned from the training data.
+    with ``meta``, the facts it learned from the training data, and
+    ``compile_kwargs``, the loss, optimizer and metrics it resolved. The
+    model is compiled here, with ``steps_per_execution``: Keras then runs
+    that many training steps per call of its compiled function instead of
+    one, which saves Python and dispatch overhead between small batches and
+    gives the same weights. A model that comes back compiled from a
+    callable ``architecture`` is left as it is.
     """
     input_shape = tuple(meta["X_shape_"][1:])
     if callable(architecture):
-        return architecture(input_shape, augmentation=augmentation,
-                            **architecture_params)
-    return ARCHITECTURES[architecture](
-        input_shape, augmentation=augmentation, **architecture_params
-    )
+        model = architecture(input_shape, augmentation=augmentation,
+                             **architecture_params)
+    else:
+        model = ARCHITECTURES[architecture](
+            input_shape, augmentation=augmentation, **architecture_params
+        )
+    if compile_kwargs is not None and not model.compiled:
+        model.compile(**compile_kwargs, steps_per_execution=steps_per_execution)
+    return model

@@ -237,6 +237,27 @@ def test_callbacks_early_stopping(square_images):
     assert len(clf.history_["loss"]) < 10
 
 
+def test_several_steps_per_call_give_the_same_weights(square_images, fitted_tiny):
+    import keras
+
+    from hemoclf._models import STEPS_PER_EXECUTION
+
+    X, y = square_images
+    # 48 images in batches of 16: three steps per epoch, all in one call.
+    assert fitted_tiny.model_.steps_per_execution == STEPS_PER_EXECUTION > 3
+    counted = []
+    watcher = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: counted.append(batch))
+    stepwise = HemorrhageCNNClassifier(**TINY_CNN_PARAMS, callbacks=[watcher])
+    stepwise.fit(X, y)
+    # A callback that watches batches sees every step.
+    assert stepwise.model_.steps_per_execution == 1
+    assert counted == [0, 1, 2] * TINY_CNN_PARAMS["epochs"]
+    for ours, reference in zip(fitted_tiny.model_.get_weights(),
+                               stepwise.model_.get_weights()):
+        np.testing.assert_array_equal(ours, reference)
+
+
 def test_class_weight_changes_training(square_images, fitted_tiny):
     X, y = square_images
     weighted = HemorrhageCNNClassifier(
