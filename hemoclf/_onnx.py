@@ -267,13 +267,17 @@ def _digest(model):
 
 def n_threads():
     """Threads to score with: TensorFlow's intra-op setting where one is
-    set (``tf.config.threading``), else the cores this process may use."""
+    set (``tf.config.threading``, else ``TF_NUM_INTRAOP_THREADS``), else the
+    cores this process may use."""
     try:
         import tensorflow as tf
 
         configured = int(tf.config.threading.get_intra_op_parallelism_threads())
     except (ImportError, RuntimeError):
         configured = 0
+    if configured <= 0:
+        variable = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+        configured = int(variable) if variable.strip().isdigit() else 0
     if configured > 0:
         return configured
     try:

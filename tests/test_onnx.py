@@ -147,6 +147,9 @@ def test_n_threads_follows_tensorflow_setting(monkeypatch):
     assert _onnx.n_threads() == 3
     monkeypatch.setattr(tf.config.threading,
                         "get_intra_op_parallelism_threads", lambda: 0)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")
+    assert _onnx.n_threads() == 5
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "")
     assert _onnx.n_threads() >= 1
 
 
