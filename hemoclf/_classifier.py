@@ -35,7 +35,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -660,8 +660,11 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _positive_proba(self, X):
         check_is_fitted(self)
+        # Finiteness is checked batch by batch as the batches are scored:
+        # in the scoring threads, on data the network then reads from cache.
         X = validate_data(
-            self, X, reset=False, allow_nd=True, dtype=np.float32, order="C"
+            self, X, reset=False, allow_nd=True, dtype=np.float32, order="C",
+            ensure_all_finite=False,
         )
         X = as_image_batch(X, self.image_shape, estimator_name=type(self).__name__)
         if X.shape[1:] != self.image_shape_:
@@ -671,7 +674,11 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.image_shape_}. Resize them first, e.g. with "
                 f"hemoclf.ResizeRescale(output_size={self.image_shape_[:2]})."
             )
-        scores = predict_scores(self.model_, X)
+        scores = predict_scores(
+            self.model_, X,
+            check=partial(assert_all_finite, input_name="X",
+                          estimator_name=type(self).__name__),
+        )
         if self.resolved_params_["test_time_augmentation"]:
             views = [X[:, :, ::-1]] if self.flip_horizontal else []
             if self.flip_vertical:

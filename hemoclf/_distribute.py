@@ -240,7 +240,7 @@ def single_device_copy(model):
     return copy
 
 
-def predict_scores(model, X, batch_size=None):
+def predict_scores(model, X, batch_size=None, check=None):
     """:func:`hemoclf._inference.predict_scores`, for replicated networks too.
 
     A network trained on one device is scored as it is; one trained on
@@ -248,4 +248,4 @@ def predict_scores(model, X, batch_size=None):
     """
     if _replicas(model) > 1:
         model = single_device_copy(model)
-    return _predict_scores(model, X, batch_size)
+    return _predict_scores(model, X, batch_size, check)

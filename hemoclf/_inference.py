@@ -179,7 +179,7 @@ def inference_model(model):
     return model if copy is None else copy
 
 
-def predict_scores(model, X, batch_size=None):
+def predict_scores(model, X, batch_size=None, check=None):
     """Return the model's single output for every row of ``X``.
 
     The network runs on ONNX Runtime where it can be translated (see
@@ -195,6 +195,11 @@ def predict_scores(model, X, batch_size=None):
         Float32 images.
     batch_size : int or None
         Rows per call; ``None`` for the engine's default.
+    check : callable or None
+        Called on each batch just before it is scored, e.g.
+        :func:`sklearn.utils.assert_all_finite`: a check of the batch that
+        the scoring then reads while it is still in the CPU's cache, in the
+        scoring threads, instead of a separate pass over all of ``X``.
 
     Returns
     -------
@@ -202,13 +207,13 @@ def predict_scores(model, X, batch_size=None):
     """
     from ._onnx import ONNX_BATCH_SIZE, onnx_scores
 
-    scores = onnx_scores(model, X, batch_size or ONNX_BATCH_SIZE)
+    scores = onnx_scores(model, X, batch_size or ONNX_BATCH_SIZE, check)
     if scores is None:
-        scores = keras_scores(model, X, batch_size or PREDICT_BATCH_SIZE)
+        scores = keras_scores(model, X, batch_size or PREDICT_BATCH_SIZE, check)
     return scores
 
 
-def keras_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
+def keras_scores(model, X, batch_size=PREDICT_BATCH_SIZE, check=None):
     """Return the model's single output for every row of ``X``, from Keras.
 
     Parameters
@@ -220,6 +225,8 @@ def keras_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
     batch_size : int
         Rows per compiled call; memory is bounded by one batch of
         activations.
+    check : callable or None
+        Called on each batch before it is scored.
 
     Returns
     -------
@@ -231,6 +238,8 @@ def keras_scores(model, X, batch_size=PREDICT_BATCH_SIZE):
     to_tensor = _staged_tensors(X, min(batch_size, n))
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
+        if check is not None:
+            check(X[start:stop])
         out = model.predict_on_batch(to_tensor(X[start:stop]))
         scores[start:stop] = np.asarray(out, dtype=np.float32).reshape(stop - start)
     return scores

@@ -328,7 +328,7 @@ def onnx_session(model):
     return cached[1]
 
 
-def onnx_scores(model, X, batch_size=ONNX_BATCH_SIZE):
+def onnx_scores(model, X, batch_size=ONNX_BATCH_SIZE, check=None):
     """Score the rows of ``X`` with ONNX Runtime, or return ``None``.
 
     Batches are scored side by side in :func:`n_threads` threads (ONNX
@@ -342,6 +342,8 @@ def onnx_scores(model, X, batch_size=ONNX_BATCH_SIZE):
     batch_size : int
         Rows per session call; memory is bounded by one batch of
         activations per thread.
+    check : callable or None
+        Called on each batch, in its thread, before it is scored.
 
     Returns
     -------
@@ -357,6 +359,8 @@ def onnx_scores(model, X, batch_size=ONNX_BATCH_SIZE):
 
     def score(start):
         stop = min(start + batch_size, n)
+        if check is not None:
+            check(X[start:stop])
         (out,) = session.run(None, {"image": X[start:stop]})
         scores[start:stop] = out.reshape(stop - start)
 

@@ -309,6 +309,30 @@ def test_nan_and_inf_are_rejected(square_images):
         _tiny().fit(bad, y)
 
 
+@pytest.mark.parametrize("row", [0, 20, -1])
+@pytest.mark.parametrize("value, message", [(np.nan, "Input X contains NaN"),
+                                            (np.inf, "Input X contains infinity")])
+def test_nan_and_inf_are_rejected_in_predict(fitted_tiny, square_images, row,
+                                             value, message):
+    from functools import partial
+
+    from sklearn.utils import assert_all_finite
+
+    from hemoclf._inference import keras_scores
+
+    X, _ = square_images
+    bad = X.astype(np.float32)
+    bad[row, 3, 2] = value
+    # Checked batch by batch as the batches are scored: a bad value in any
+    # batch, first or last, stops the prediction, on either engine.
+    for method in (fitted_tiny.predict_proba, fitted_tiny.predict):
+        with pytest.raises(ValueError, match=message):
+            method(bad)
+    with pytest.raises(ValueError, match=message):
+        keras_scores(fitted_tiny.model_, bad, 7,
+                     check=partial(assert_all_finite, input_name="X"))
+
+
 def test_rank_above_four_is_rejected(square_images):
     X, y = square_images
     with pytest.raises(ValueError, match="got an array of rank 5"):
