@@ -202,7 +202,8 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         Keras's compiled train function (the same weights as one step per
         call, with less overhead between small batches); when a callback
         overrides a training-batch hook (``on_train_batch_end``, ...),
-        every step is its own call, so the hook sees each batch.
+        and under ``distribute_strategy``, every step is its own call, so
+        the hook sees each batch.
 
     augment : bool, default=True
         Whether to augment the training images on the fly. The
@@ -528,14 +529,18 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         callbacks = list(self.callbacks or [])
         # Several steps per compiled call give the same weights faster, but
         # a callback's batch hooks would then run once per call: callbacks
-        # that watch batches get one step per call.
-        batch_hooks = any(_watches_batches(callback) for callback in callbacks)
+        # that watch batches get one step per call. So does training under
+        # a distribution strategy, where Keras 3.15's multi-step loop fails
+        # (an unfed placeholder in its iterator check).
+        one_step = self.distribute_strategy is not None or any(
+            _watches_batches(callback) for callback in callbacks
+        )
         model = partial(
             build_model,
             architecture=self.architecture,
             architecture_params=architecture_params,
             augmentation=self._augmentation_kwargs(params),
-            steps_per_execution=1 if batch_hooks else STEPS_PER_EXECUTION,
+            steps_per_execution=1 if one_step else STEPS_PER_EXECUTION,
         )
         if params["learning_rate_schedule"] == "cosine":
             from ._callbacks import CosineLearningRate
