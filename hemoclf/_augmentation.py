@@ -7,8 +7,10 @@ once to write augmented copies of the training images.
 
 The parameters follow the paper (horizontal and vertical flips, rotation,
 zoom 0.05, counter-clockwise shear, width/height shift 0.05, fill mode
-``"constant"``). Every transformation is switched off by setting its
-parameter to ``False`` or ``0``.
+``"constant"``), plus one the paper does not use: a random gamma correction
+of the intensities (``gamma``, off by default), for renderings whose
+brightness and contrast vary from scanner to scanner. Every transformation is
+switched off by setting its parameter to ``False`` or ``0``.
 
 Why one layer rather than Keras's ``RandomFlip``, ``RandomRotation``,
 ``RandomZoom``, ``RandomShear`` and ``RandomTranslation`` in a row: each of
@@ -33,12 +35,18 @@ AUGMENTATION_DEFAULTS = {
     "shift": 0.05,
     "fill_mode": "constant",
     "fill_value": 0.0,
+    "gamma": 0.0,
 }
 
 _LAYER_CLASS = None
 
 
-def _check_settings(rotation, zoom, shear, shift, fill_mode):
+def _check_settings(rotation, zoom, shear, shift, fill_mode, gamma=0.0):
+    if not 0 <= float(gamma) <= 2:
+        raise ValueError(
+            f"gamma={gamma!r} is out of range; use 0 to switch it off or a "
+            "value in [0, 2] (the largest |log| of the random gamma exponent)."
+        )
     if fill_mode not in FILL_MODES:
         raise ValueError(
             f"fill_mode={fill_mode!r} is not supported; use one of {FILL_MODES}."
@@ -139,7 +147,11 @@ def _layer_class():
         rotation]`` degrees, a zoom factor uniform in ``[1 - zoom, 1 +
         zoom]``, a horizontal shear uniform in ``[0, shear]`` (one direction,
         as the paper's counter-clockwise shear) and row and column shifts
-        uniform in ``[-shift, shift]`` times the image size.
+        uniform in ``[-shift, shift]`` times the image size; then, if
+        ``gamma`` is not 0, a gamma exponent ``exp(u)`` with ``u`` uniform
+        in ``[-gamma, gamma]``: intensities ``x`` (taken as [0, 1], negative
+        values clipped to 0) become ``x ** exp(u)``, which brightens or
+        darkens the mid-tones while black stays black and 1 stays 1.
         """
 
         def __init__(
@@ -153,10 +165,11 @@ def _layer_class():
             fill_mode="constant",
             fill_value=0.0,
             seed=None,
+            gamma=0.0,
             **kwargs,
         ):
             super().__init__(**kwargs)
-            _check_settings(rotation, zoom, shear, shift, fill_mode)
+            _check_settings(rotation, zoom, shear, shift, fill_mode, gamma)
             self.flip_horizontal = bool(flip_horizontal)
             self.flip_vertical = bool(flip_vertical)
             self.rotation = float(rotation)
@@ -165,6 +178,7 @@ def _layer_class():
             self.shift = float(shift)
             self.fill_mode = fill_mode
             self.fill_value = float(fill_value)
+            self.gamma = float(gamma)
             self.seed = seed
             self.seed_generator = keras.random.SeedGenerator(seed)
             self._warp = _compiled_warp()
@@ -182,6 +196,7 @@ def _layer_class():
                 "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value,
                 "seed": self.seed,
+                "gamma": self.gamma,
             }
 
         def compute_output_shape(self, input_shape):
@@ -235,6 +250,12 @@ def _layer_class():
             )
             out = self._warp(images, matrices, offsets, self.fill_mode,
                              self.fill_value)
+            if self.gamma:
+                # Drawn last, so that the geometric draws of a given seed do
+                # not depend on whether gamma is on.
+                exponent = tf.exp(self._uniform(n, -self.gamma, self.gamma))
+                out = tf.pow(tf.maximum(out, 0.0),
+                             exponent[:, tf.newaxis, tf.newaxis, tf.newaxis])
             return tf.cast(out, inputs.dtype)
 
     _LAYER_CLASS = RandomAffineAugmentation
@@ -252,6 +273,7 @@ def augmentation_layers(
     fill_mode="constant",
     fill_value=0.0,
     seed=None,
+    gamma=0.0,
 ):
     """Build the Keras augmentation layers for the given settings.
 
@@ -274,6 +296,10 @@ def augmentation_layers(
         Value used with ``fill_mode="constant"``.
     seed : int or None
         Seed of the layer's random draws.
+    gamma : float
+        Largest random gamma correction, as the natural log of the exponent:
+        intensities ``x`` in [0, 1] become ``x ** exp(u)``, ``u`` uniform in
+        ``[-gamma, gamma]`` (``0.4``: exponents from 0.67 to 1.49).
 
     Returns
     -------
@@ -281,8 +307,10 @@ def augmentation_layers(
         One fused ``RandomAffineAugmentation`` layer, or an empty list when
         every transformation is switched off.
     """
-    _check_settings(rotation or 0, zoom or 0, shear or 0, shift or 0, fill_mode)
-    if not (flip_horizontal or flip_vertical or rotation or zoom or shear or shift):
+    _check_settings(rotation or 0, zoom or 0, shear or 0, shift or 0, fill_mode,
+                    gamma or 0)
+    if not (flip_horizontal or flip_vertical or rotation or zoom or shear or shift
+            or gamma):
         return []
     layer = _layer_class()(
         flip_horizontal=flip_horizontal,
@@ -294,6 +322,7 @@ def augmentation_layers(
         fill_mode=fill_mode,
         fill_value=fill_value,
         seed=seed,
+        gamma=gamma or 0.0,
         name="augmentation",
     )
     return [layer]

@@ -205,6 +205,7 @@ RECIPE_PARAMS = {
         "zoom": 0.05,
         "shear": 0.1,
         "shift": 0.05,
+        "gamma": 0.0,
         "test_time_augmentation": False,
     },
     "default": {
@@ -223,6 +224,7 @@ RECIPE_PARAMS = {
         "zoom": 0.05,
         "shear": 0.1,
         "shift": 0.05,
+        "gamma": 0.4,
         "test_time_augmentation": False,
     },
 }

@@ -42,6 +42,39 @@ def test_identity_at_inference(images):
     np.testing.assert_array_equal(_run(layer, images, training=False), images)
 
 
+def test_gamma_bends_intensities_monotonically(images):
+    (layer,) = _only(gamma=0.5)
+    out = _run(layer, images)
+    # One exponent per image, within [exp(-0.5), exp(0.5)]: recover it from
+    # a pixel and check that it explains every pixel of the image.
+    exponents = []
+    for o, x in zip(out, images):
+        e = np.log(o.flat[0]) / np.log(x.flat[0])
+        assert np.exp(-0.5) - 1e-4 <= e <= np.exp(0.5) + 1e-4
+        np.testing.assert_allclose(o, x ** e, rtol=1e-4, atol=1e-6)
+        exponents.append(e)
+    assert np.ptp(exponents) > 0.2  # drawn per image
+    # Black stays black, 1 stays 1, negative values are clipped to 0.
+    edges = np.array([0.0, 1.0, -0.5], np.float32).reshape(1, 1, 3, 1)
+    np.testing.assert_allclose(_run(layer, edges).ravel(), [0.0, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_array_equal(_run(layer, images, training=False), images)
+
+
+def test_gamma_leaves_the_geometric_draws_alone(images):
+    geometric = dict(rotation=20, zoom=0.1, flip_horizontal=True)
+    (plain,) = _only(**geometric)
+    (bent,) = _only(**geometric, gamma=0.3)
+    a, b = _run(plain, images), _run(bent, images)
+    # Same warps: where the plain output is 0 (filled), so is the bent one.
+    np.testing.assert_array_equal(a == 0, b == 0)
+    assert not np.allclose(a, b)
+
+
+def test_gamma_out_of_range_is_rejected():
+    with pytest.raises(ValueError, match="gamma=3"):
+        augmentation_layers(gamma=3)
+
+
 def test_warp_rotates_a_quarter_turn_like_numpy():
     import tensorflow as tf
 

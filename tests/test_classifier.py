@@ -208,12 +208,17 @@ def test_augmentation_layer_follows_parameters(square_images):
                                                                       0.05)
     assert layer.flip_horizontal and layer.flip_vertical
     assert layer.fill_mode == "constant"
+    assert layer.gamma == 0.4  # the default recipe's
     some = HemorrhageCNNClassifier(
         **TINY_CNN_PARAMS, rotation=0, shear=0, flip_vertical=False, fill_mode="wrap"
     ).fit(X, y)
     layer = some.model_.get_layer("augmentation")
     assert (layer.rotation, layer.shear, layer.flip_vertical) == (0.0, 0.0, False)
     assert layer.fill_mode == "wrap"
+    paper = HemorrhageCNNClassifier("paper", epochs=1, gamma=None).fit(X, y)
+    assert paper.model_.get_layer("augmentation").gamma == 0.0
+    bent = HemorrhageCNNClassifier(**TINY_CNN_PARAMS, gamma=0.2).fit(X, y)
+    assert bent.model_.get_layer("augmentation").gamma == 0.2
     off = HemorrhageCNNClassifier(**TINY_CNN_PARAMS, augment=False).fit(X, y)
     assert "augmentation" not in [layer.name for layer in off.model_.layers]
     # Augmentation acts only in training: predictions are deterministic.

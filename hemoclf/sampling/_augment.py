@@ -75,6 +75,10 @@ class AugmentationSampler(BaseOverSampler):
         How points moved in from outside the image are filled.
     fill_value : float, default=0.0
         The fill with ``fill_mode="constant"``.
+    gamma : float, default=0.0
+        Largest random gamma correction of the intensities (taken as
+        [0, 1]), as the natural log of the exponent; 0 (the paper's
+        setting) switches it off.
     random_state : int, RandomState instance or None, default=None
         Chooses which images are copied and seeds the transformations. An
         int gives identical output for identical input and ``batch_size``.
@@ -133,6 +137,7 @@ class AugmentationSampler(BaseOverSampler):
         "shift": [Interval(Real, 0, 1, closed="left")],
         "fill_mode": [StrOptions(_FILL_MODES)],
         "fill_value": [Real],
+        "gamma": [Interval(Real, 0, 2, closed="both")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -148,6 +153,7 @@ class AugmentationSampler(BaseOverSampler):
         shift=0.05,
         fill_mode="constant",
         fill_value=0.0,
+        gamma=0.0,
         random_state=None,
         batch_size=32,
     ):
@@ -160,6 +166,7 @@ class AugmentationSampler(BaseOverSampler):
         self.shift = shift
         self.fill_mode = fill_mode
         self.fill_value = fill_value
+        self.gamma = gamma
         self.random_state = random_state
         self.batch_size = batch_size
 
@@ -235,6 +242,7 @@ class AugmentationSampler(BaseOverSampler):
             shift=self.shift,
             fill_mode=self.fill_mode,
             fill_value=self.fill_value,
+            gamma=self.gamma,
             seed=seed,
         )
         if not layers or images.shape[0] == 0:

@@ -120,6 +120,17 @@ def test_flips_alone_only_flip(images):
     assert {"same", "flipped"} == set(kinds)
 
 
+def test_gamma_alone_bends_intensities(images):
+    X, y = images
+    sampler = AugmentationSampler({0: 12, 1: 9}, random_state=0,
+                                  **{**OFF, "gamma": 0.5})
+    X_res, _ = sampler.fit_resample(X, y)
+    for generated, source in zip(X_res[len(X):], X[sampler.source_indices_[len(X):]]):
+        exponent = np.log(generated.flat[0]) / np.log(source.flat[0])
+        np.testing.assert_allclose(generated, source ** exponent, rtol=1e-4,
+                                   atol=1e-6)
+
+
 def test_fill_value_fills_the_border(images):
     X, y = images
     params = {**OFF, "shift": 0.5, "fill_value": 7.0}
