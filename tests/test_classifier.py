@@ -383,6 +383,8 @@ def test_invalid_parameters_are_rejected(square_images):
         HemorrhageCNNClassifier(dropout=1.5).fit(X, y)
     with pytest.raises(ValueError, match="architecture"):
         HemorrhageCNNClassifier(architecture="resnet").fit(X, y)
+    with pytest.raises(ValueError, match="'gamma' parameter"):
+        HemorrhageCNNClassifier(gamma=-0.5).fit(X, y)
     with pytest.raises(ValueError, match="filters=.* three convolutions"):
         HemorrhageCNNClassifier(**{**TINY_CNN_PARAMS, "filters": (4, 4)}).fit(X, y)
 

@@ -286,6 +286,7 @@ def test_label_errors(images):
         ({"fill_mode": "mirror"}, "'fill_mode' parameter"),
         ({"rotation": 200}, "'rotation' parameter"),
         ({"zoom": 1.0}, "'zoom' parameter"),
+        ({"gamma": 2.5}, "'gamma' parameter"),
         ({"batch_size": 0}, "'batch_size' parameter"),
         ({"sampling_strategy": "most"}, "'sampling_strategy' parameter"),
     ],
