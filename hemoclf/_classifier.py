@@ -502,7 +502,8 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
             "zoom": params["zoom"],
             "shear": params["shear"],
             "shift": params["shift"],
-            "gamma": params["gamma"],
+            # Model files written before gamma existed lack it: off.
+            "gamma": params.get("gamma", 0.0),
             "fill_mode": self.fill_mode,
         }
 

@@ -165,6 +165,23 @@ def test_warm_start_after_load(saved_tiny, square_images):
     assert not np.array_equal(loaded.predict_proba(X), before)
 
 
+def test_files_from_before_gamma_load_and_train_on(saved_tiny, tmp_path,
+                                                  square_images):
+    def forget_gamma(manifest):
+        step = manifest["steps"][-1]
+        del step["params"]["gamma"]
+        del step["fitted"]["resolved_params_"]["gamma"]
+
+    path = _rewrite_manifest(saved_tiny, tmp_path / "old.hemoclf", forget_gamma)
+    loaded = load_model(path)
+    assert loaded.gamma is None and "gamma" not in loaded.resolved_params_
+    assert loaded.keras_estimator_ is not None
+    X, y = square_images
+    n_epochs = len(loaded.history_["loss"])
+    loaded.set_params(warm_start=True, epochs=1).fit(X, y)
+    assert len(loaded.history_["loss"]) == n_epochs + 1
+
+
 def test_callbacks_are_dropped_with_a_warning(fitted_tiny, tmp_path):
     import keras
 
