@@ -15,7 +15,12 @@ training fold, then applied to the test fold: by default
 highest threshold that meets the floor on the pooled inner out-of-fold
 probabilities); with ``--tuner per-fold``, ``TunedThresholdClassifierCV`` with
 ``make_sensitivity_constrained_scorer(--min-sensitivity)`` (the floor met in
-every inner fold).
+every inner fold). ``--inner-folds outer`` makes the inner folds of each
+training fold the other outer folds (k - 1 inner folds, each inner network
+trained on k - 2 folds, nearly as much data as the outer network): the
+network that holds out folds ``j`` and ``k`` serves both outer fold ``j``
+and outer fold ``k``, so the k(k - 1)/2 pairs are trained once each, and no
+image of a test fold reaches its threshold.
 
 Intervals are 95 % percentile bootstrap intervals over near-duplicate groups
 (whole groups are resampled, 2000 times; each resample averages over the CV
@@ -63,7 +68,10 @@ from sklearn.preprocessing import StandardScaler
 
 from hemoclf import make_hemorrhage_pipeline
 from hemoclf.metrics import make_sensitivity_constrained_scorer
-from hemoclf.model_selection import SensitivityThresholdClassifierCV
+from hemoclf.model_selection import (
+    SensitivityThresholdClassifierCV,
+    sensitivity_floor_threshold,
+)
 
 N_BOOTSTRAP = 2000
 
@@ -92,8 +100,13 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                           saliency_masks=None, log=print):
     """Out-of-fold probabilities of one recipe, fold by fold."""
     records = []
+    shared = tuned and inner_folds == "outer"
+    if shared and tuner != "pooled":
+        raise ValueError("--inner-folds outer works with --tuner pooled only.")
     for repeat in range(repeats):
-        for fold, (train, test) in enumerate(_splits(y, groups, folds, repeat)):
+        splits = _splits(y, groups, folds, repeat)
+        pair_scores = {}
+        for fold, (train, test) in enumerate(splits):
             pipe = make_hemorrhage_pipeline(
                 recipe, hounsfield=hounsfield, random_state=1000 * repeat + fold,
                 **(classifier_params or {}),
@@ -102,7 +115,14 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
             X_train = _take(images, train)
             record = {"recipe": recipe, "repeat": repeat, "fold": fold,
                       "test_index": test.tolist()}
-            if tuned:
+            if shared:
+                record.update(_shared_inner_threshold(
+                    recipe, images, y, splits, fold, pair_scores,
+                    min_sensitivity, random_state=1000 * repeat + 100,
+                    hounsfield=hounsfield, classifier_params=classifier_params,
+                    log=log))
+                fitted = pipe.fit(X_train, y[train])
+            elif tuned:
                 inner = _splits(
                     y[train], None if groups is None else groups[train],
                     inner_folds, repeat,
@@ -123,6 +143,57 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                 f"AUC {_safe_auc(y[test], record['proba']):.3f}, "
                 f"{record['fit_wall_s']:.0f} s wall, {record['fit_cpu_s']:.0f} s CPU")
     return records
+
+
+def _shared_inner_threshold(recipe, images, y, splits, fold, pair_scores,
+                            min_sensitivity, *, random_state, hounsfield,
+                            classifier_params, log):
+    """The sensitivity-floor threshold of outer fold ``fold``, inner folds shared.
+
+    The inner folds of outer fold ``k`` are the other outer folds: the inner
+    model that holds out fold ``j`` is trained on every fold but ``k`` and
+    ``j``. That model is the same one that outer fold ``j`` needs to hold
+    out fold ``k``, so each pair of folds is trained once (``pair_scores``
+    keeps its probabilities on both folds). For fold ``k`` this is exactly
+    ``SensitivityThresholdClassifierCV(cv=<the other folds>)`` on its
+    training data: nothing of fold ``k`` reaches its threshold.
+    """
+    n_folds = len(splits)
+    inner_y, inner_p, fit_s = [], [], 0.0
+    for other in range(n_folds):
+        if other == fold:
+            continue
+        pair = (min(fold, other), max(fold, other))
+        if pair not in pair_scores:
+            held = np.concatenate([splits[pair[0]][1], splits[pair[1]][1]])
+            train = np.setdiff1d(np.arange(len(y)), held)
+            pipe = make_hemorrhage_pipeline(
+                recipe, hounsfield=hounsfield,
+                random_state=random_state + n_folds * pair[0] + pair[1],
+                **(classifier_params or {}),
+            )
+            start = time.perf_counter()
+            pipe.fit(_take(images, train), y[train])
+            pair_scores[pair] = {
+                k: pipe.predict_proba(_take(images, splits[k][1]))[:, 1]
+                for k in pair
+            }
+            fit_s += time.perf_counter() - start
+            log(f"    inner model without folds {pair}: "
+                f"{time.perf_counter() - start:.0f} s")
+        inner_y.append(y[splits[other][1]])
+        inner_p.append(pair_scores[pair][other])
+    inner_index = np.concatenate([splits[k][1] for k in range(n_folds) if k != fold])
+    inner_y, inner_p = np.concatenate(inner_y), np.concatenate(inner_p)
+    threshold = sensitivity_floor_threshold(inner_y, inner_p, min_sensitivity)
+    return {
+        "threshold": threshold,
+        "inner_score": float(np.mean(inner_p[inner_y == 0] < threshold)),
+        "inner_sensitivity": float(np.mean(inner_p[inner_y == 1] >= threshold)),
+        "inner_fit_wall_s": fit_s,
+        "inner_index": inner_index.tolist(),
+        "inner_proba": inner_p.tolist(),
+    }
 
 
 def _tune(tuner, pipe, X, y, inner, min_sensitivity):
@@ -323,6 +394,10 @@ def _saliency_share(fitted, X_test, masks):
 
 
 # --------------------------------------------------------------------------
+def _inner_folds(text):
+    return text if text == "outer" else int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="the head_ct folder (labels.csv, NNN.png)")
@@ -336,7 +411,10 @@ def main(argv=None):
                         "1.5 for the paper's deliberate 40/60 imbalance")
     parser.add_argument("--tuned-threshold", action="store_true")
     parser.add_argument("--min-sensitivity", type=float, default=0.98)
-    parser.add_argument("--inner-folds", type=int, default=3)
+    parser.add_argument("--inner-folds", type=_inner_folds, default=3,
+                        help="inner folds of --tuned-threshold: a number, or "
+                        "'outer' for the other outer folds, with the model of "
+                        "each pair of held-out folds trained once and shared")
     parser.add_argument("--tuner", choices=("pooled", "per-fold"),
                         default="pooled",
                         help="threshold tuner of --tuned-threshold")
