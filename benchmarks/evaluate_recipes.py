@@ -154,9 +154,11 @@ def _shared_inner_threshold(recipe, images, y, splits, fold, pair_scores,
     model that holds out fold ``j`` is trained on every fold but ``k`` and
     ``j``. That model is the same one that outer fold ``j`` needs to hold
     out fold ``k``, so each pair of folds is trained once (``pair_scores``
-    keeps its probabilities on both folds). For fold ``k`` this is exactly
-    ``SensitivityThresholdClassifierCV(cv=<the other folds>)`` on its
-    training data: nothing of fold ``k`` reaches its threshold.
+    keeps its probabilities on both folds). For fold ``k`` this is the rule
+    of ``SensitivityThresholdClassifierCV(cv=<the other folds>)`` on its
+    training data (:func:`sensitivity_floor_threshold` on the pooled inner
+    probabilities), with a seed of its own for each inner network: nothing
+    of fold ``k`` reaches its threshold.
     """
     n_folds = len(splits)
     inner_y, inner_p, fit_s = [], [], 0.0
