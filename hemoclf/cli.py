@@ -10,6 +10,7 @@ switched off by ``--quiet``.
 import argparse
 import logging
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -516,6 +517,20 @@ COMMANDS = {
 }
 
 
+def prefer_onednn():
+    """Let TensorFlow train with oneDNN on x86-64, unless the user said otherwise.
+
+    TensorFlow's x86-64 builds turn oneDNN on by default only on CPUs with
+    certain instruction sets; on a CPU without AVX-512 the default recipe
+    trained about 1.6 times as fast with it (see the installation guide).
+    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, when it is imported, so
+    this must run first; a value already in the environment is kept. The
+    command's process is hemoclf's own: the library itself never sets it.
+    """
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def main(argv=None):
     """Run the ``hemoclf`` command; returns the exit code."""
     parser = build_parser()
@@ -524,6 +539,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    prefer_onednn()
     # TensorFlow's Python warnings (e.g. on retracing, expected when one
     # process trains many models) would bury the progress bars.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

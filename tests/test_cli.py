@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -185,6 +186,31 @@ def test_predict_garbage_model(inputs, tmp_path):
                  check_rc=2)
     assert "is not a hemoclf model file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_command_turns_onednn_on_unless_told(tmp_path, preset, expected):
+    """The command sets TF_ENABLE_ONEDNN_OPTS before TensorFlow is imported."""
+    code = (
+        "import os, sys\n"
+        "from hemoclf.cli import main\n"
+        f"rc = main(['train', {str(tmp_path / 'nowhere')!r}, '--out', 'm.hemoclf'])\n"
+        "print(rc, os.environ.get('TF_ENABLE_ONEDNN_OPTS'),\n"
+        "      'tensorflow' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, env=env, timeout=120)
+    rc, value, tf_imported = result.stdout.split()
+    assert rc == "2", result.stderr
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        expected = preset or "None"
+    assert value == expected
+    # TensorFlow reads the variable once, at import: it must not be loaded
+    # before the command sets it.
+    assert tf_imported == "False"
 
 
 def test_train_missing_folder(tmp_path):
