@@ -22,6 +22,10 @@ network that holds out folds ``j`` and ``k`` serves both outer fold ``j``
 and outer fold ``k``, so the k(k - 1)/2 pairs are trained once each, and no
 image of a test fold reaches its threshold.
 
+``--test-time-augmentation`` makes every network predict with its 4-view
+test-time augmentation. ``--first-repeat`` starts the repeats at another
+seed (``--first-repeat 1 --repeats 1`` runs the second repeat alone).
+
 Intervals are 95 % percentile bootstrap intervals over near-duplicate groups
 (whole groups are resampled, 2000 times; each resample averages over the CV
 repeats), so that correlated copies are not counted as independent evidence.
@@ -67,6 +71,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from hemoclf import make_hemorrhage_pipeline
+from hemoclf.cli import prefer_onednn
 from hemoclf.metrics import make_sensitivity_constrained_scorer
 from hemoclf.model_selection import (
     SensitivityThresholdClassifierCV,
@@ -94,8 +99,8 @@ def _splits(y, groups, folds, repeat):
 
 
 def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
-                          tuned=False, min_sensitivity=0.98, inner_folds=3,
-                          tuner="pooled",
+                          first_repeat=0, tuned=False, min_sensitivity=0.98,
+                          inner_folds=3, tuner="pooled",
                           hounsfield=False, classifier_params=None,
                           saliency_masks=None, log=print):
     """Out-of-fold probabilities of one recipe, fold by fold."""
@@ -103,7 +108,7 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
     shared = tuned and inner_folds == "outer"
     if shared and tuner != "pooled":
         raise ValueError("--inner-folds outer works with --tuner pooled only.")
-    for repeat in range(repeats):
+    for repeat in range(first_repeat, first_repeat + repeats):
         splits = _splits(y, groups, folds, repeat)
         pair_scores = {}
         for fold, (train, test) in enumerate(splits):
@@ -223,14 +228,16 @@ def _safe_auc(y, proba):
 # Summary with bootstrap intervals over near-duplicate groups
 # --------------------------------------------------------------------------
 def _oof_matrix(records, n):
-    repeats = sorted({r["repeat"] for r in records})
-    proba = np.full((len(repeats), n), np.nan)
-    pred_tuned = np.full((len(repeats), n), np.nan)
+    row = {repeat: i for i, repeat in
+           enumerate(sorted({r["repeat"] for r in records}))}
+    proba = np.full((len(row), n), np.nan)
+    pred_tuned = np.full((len(row), n), np.nan)
     for r in records:
         idx = np.asarray(r["test_index"])
-        proba[r["repeat"], idx] = r["proba"]
+        proba[row[r["repeat"]], idx] = r["proba"]
         if "threshold" in r:
-            pred_tuned[r["repeat"], idx] = np.asarray(r["proba"]) >= r["threshold"]
+            pred_tuned[row[r["repeat"]], idx] = (np.asarray(r["proba"])
+                                                  >= r["threshold"])
     return proba, pred_tuned
 
 
@@ -366,10 +373,10 @@ def metadata_features(images):
     return np.array(rows)
 
 
-def metadata_control(images, y, groups, folds, repeats):
+def metadata_control(images, y, groups, folds, repeats, first_repeat=0):
     X = metadata_features(images)
     records = []
-    for repeat in range(repeats):
+    for repeat in range(first_repeat, first_repeat + repeats):
         for fold, (train, test) in enumerate(_splits(y, groups, folds, repeat)):
             model = make_pipeline(StandardScaler(), LogisticRegression())
             model.fit(X[train], y[train])
@@ -406,6 +413,8 @@ def main(argv=None):
     parser.add_argument("--recipes", nargs="+", default=["paper", "default"])
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--first-repeat", type=int, default=0,
+                        help="seed of the first repeat's folds and networks")
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the recipes' epochs (quick runs only)")
     parser.add_argument("--class-weight-hemorrhage", type=float, default=None,
@@ -420,6 +429,8 @@ def main(argv=None):
     parser.add_argument("--tuner", choices=("pooled", "per-fold"),
                         default="pooled",
                         help="threshold tuner of --tuned-threshold")
+    parser.add_argument("--test-time-augmentation", action="store_true",
+                        help="predict with 4-view test-time augmentation")
     parser.add_argument("--controls", action="store_true")
     parser.add_argument("--phantom", action="store_true",
                         help="also evaluate on the make_head_ct phantom")
@@ -427,11 +438,15 @@ def main(argv=None):
     parser.add_argument("--phantom-size", type=int, default=128)
     parser.add_argument("--json", default="evaluate_recipes.json")
     args = parser.parse_args(argv)
+    prefer_onednn()  # as the hemoclf command does; before TensorFlow loads
 
     params = {} if args.epochs is None else {"epochs": args.epochs}
+    if args.test_time_augmentation:
+        params["test_time_augmentation"] = True
     if args.class_weight_hemorrhage is not None:
         params["class_weight"] = {0: 1.0, 1: args.class_weight_hemorrhage}
     results = {"args": vars(args), "load_average_start": os.getloadavg(),
+               "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                "cpu_count": os.cpu_count(), "records": [], "summaries": {}}
     start_wall, start_cpu = time.perf_counter(), time.process_time()
 
@@ -452,19 +467,22 @@ def main(argv=None):
                 repeats=args.repeats, tuned=args.tuned_threshold,
                 min_sensitivity=args.min_sensitivity,
                 inner_folds=args.inner_folds, tuner=args.tuner,
+                first_repeat=args.first_repeat,
                 classifier_params=params, saliency_masks=masks,
             )
             results["records"] += records
             summaries[recipe] = summarize(records, y, groups)
         if args.controls:
-            records = metadata_control(images, y, groups, args.folds, args.repeats)
+            records = metadata_control(images, y, groups, args.folds, args.repeats,
+                                       args.first_repeat)
             results["records"] += records
             summaries["metadata"] = summarize(records, y, groups)
             masked = [mask_brain(image, m) for image, m in zip(images, masks)]
             recipe = args.recipes[-1]
             records = cross_validate_recipe(
                 recipe, masked, y, groups, folds=args.folds,
-                repeats=args.repeats, classifier_params=params,
+                repeats=args.repeats, first_repeat=args.first_repeat,
+                classifier_params=params,
             )
             for r in records:
                 r["recipe"] = f"{recipe}-brain-masked"
@@ -486,6 +504,7 @@ def main(argv=None):
                 recipe, images, y, None, folds=args.folds, repeats=args.repeats,
                 tuned=args.tuned_threshold, min_sensitivity=args.min_sensitivity,
                 inner_folds=args.inner_folds, tuner=args.tuner,
+                first_repeat=args.first_repeat,
                 hounsfield=True, classifier_params=params,
             )
             for r in records:
