@@ -22,6 +22,8 @@ network that holds out folds ``j`` and ``k`` serves both outer fold ``j``
 and outer fold ``k``, so the k(k - 1)/2 pairs are trained once each, and no
 image of a test fold reaches its threshold.
 
+``--n-jobs 2`` trains two folds at once, each in a process of its own (not
+with ``--inner-folds outer``); the probabilities are the same.
 ``--test-time-augmentation`` makes every network predict with its 4-view
 test-time augmentation. ``--first-repeat`` starts the repeats at another
 seed (``--first-repeat 1 --repeats 1`` runs the second repeat alone).
@@ -60,6 +62,7 @@ import os
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
@@ -102,52 +105,83 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                           first_repeat=0, tuned=False, min_sensitivity=0.98,
                           inner_folds=3, tuner="pooled",
                           hounsfield=False, classifier_params=None,
-                          saliency_masks=None, log=print):
-    """Out-of-fold probabilities of one recipe, fold by fold."""
+                          saliency_masks=None, n_jobs=1, log=print):
+    """Out-of-fold probabilities of one recipe, fold by fold.
+
+    ``n_jobs`` folds are trained at once, each in a process of its own
+    (joblib); the shared inner folds of ``inner_folds="outer"`` need one.
+    """
     records = []
     shared = tuned and inner_folds == "outer"
     if shared and tuner != "pooled":
         raise ValueError("--inner-folds outer works with --tuner pooled only.")
+    if shared and n_jobs != 1:
+        raise ValueError("--inner-folds outer trains its folds one at a time; "
+                         "drop --n-jobs.")
+    settings = {"tuned": tuned, "min_sensitivity": min_sensitivity,
+                "inner_folds": inner_folds, "tuner": tuner,
+                "hounsfield": hounsfield, "classifier_params": classifier_params,
+                "saliency_masks": saliency_masks}
     for repeat in range(first_repeat, first_repeat + repeats):
         splits = _splits(y, groups, folds, repeat)
-        pair_scores = {}
-        for fold, (train, test) in enumerate(splits):
-            pipe = make_hemorrhage_pipeline(
-                recipe, hounsfield=hounsfield, random_state=1000 * repeat + fold,
-                **(classifier_params or {}),
+        if n_jobs == 1:
+            pair_scores = {} if shared else None
+            fold_records = (
+                _fold_record(recipe, images, y, groups, splits, repeat, fold,
+                             pair_scores=pair_scores, log=log, **settings)
+                for fold in range(len(splits))
             )
-            wall, cpu = time.perf_counter(), time.process_time()
-            X_train = _take(images, train)
-            record = {"recipe": recipe, "repeat": repeat, "fold": fold,
-                      "test_index": test.tolist()}
-            if shared:
-                record.update(_shared_inner_threshold(
-                    recipe, images, y, splits, fold, pair_scores,
-                    min_sensitivity, random_state=1000 * repeat + 100,
-                    hounsfield=hounsfield, classifier_params=classifier_params,
-                    log=log))
-                fitted = pipe.fit(X_train, y[train])
-            elif tuned:
-                inner = _splits(
-                    y[train], None if groups is None else groups[train],
-                    inner_folds, repeat,
-                )
-                fitted, record["threshold"], record["inner_score"] = _tune(
-                    tuner, pipe, X_train, y[train], inner, min_sensitivity)
-            else:
-                fitted = pipe.fit(X_train, y[train])
-            X_test = _take(images, test)
-            record["proba"] = fitted.predict_proba(X_test)[:, 1].tolist()
-            record["fit_wall_s"] = time.perf_counter() - wall
-            record["fit_cpu_s"] = time.process_time() - cpu
-            if saliency_masks is not None:
-                record.update(_saliency_share(fitted, X_test,
-                                              _take(saliency_masks, test)))
+        else:
+            fold_records = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_fold_record)(recipe, images, y, groups, splits, repeat,
+                                      fold, pair_scores=None, log=log, **settings)
+                for fold in range(len(splits))
+            )
+        for record in fold_records:
             records.append(record)
-            log(f"  {recipe} repeat {repeat} fold {fold}: "
-                f"AUC {_safe_auc(y[test], record['proba']):.3f}, "
+            log(f"  {recipe} repeat {repeat} fold {record['fold']}: "
+                f"AUC {_safe_auc(y[record['test_index']], record['proba']):.3f}, "
                 f"{record['fit_wall_s']:.0f} s wall, {record['fit_cpu_s']:.0f} s CPU")
     return records
+
+
+def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
+                 min_sensitivity, inner_folds, tuner, hounsfield,
+                 classifier_params, saliency_masks, pair_scores, log):
+    """Train on every fold but ``fold``, score ``fold``: one record."""
+    train, test = splits[fold]
+    pipe = make_hemorrhage_pipeline(
+        recipe, hounsfield=hounsfield, random_state=1000 * repeat + fold,
+        **(classifier_params or {}),
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    X_train = _take(images, train)
+    record = {"recipe": recipe, "repeat": repeat, "fold": fold,
+              "test_index": test.tolist()}
+    if pair_scores is not None:
+        record.update(_shared_inner_threshold(
+            recipe, images, y, splits, fold, pair_scores,
+            min_sensitivity, random_state=1000 * repeat + 100,
+            hounsfield=hounsfield, classifier_params=classifier_params,
+            log=log))
+        fitted = pipe.fit(X_train, y[train])
+    elif tuned:
+        inner = _splits(
+            y[train], None if groups is None else groups[train],
+            inner_folds, repeat,
+        )
+        fitted, record["threshold"], record["inner_score"] = _tune(
+            tuner, pipe, X_train, y[train], inner, min_sensitivity)
+    else:
+        fitted = pipe.fit(X_train, y[train])
+    X_test = _take(images, test)
+    record["proba"] = fitted.predict_proba(X_test)[:, 1].tolist()
+    record["fit_wall_s"] = time.perf_counter() - wall
+    record["fit_cpu_s"] = time.process_time() - cpu
+    if saliency_masks is not None:
+        record.update(_saliency_share(fitted, X_test,
+                                      _take(saliency_masks, test)))
+    return record
 
 
 def _shared_inner_threshold(recipe, images, y, splits, fold, pair_scores,
@@ -429,6 +463,11 @@ def main(argv=None):
     parser.add_argument("--tuner", choices=("pooled", "per-fold"),
                         default="pooled",
                         help="threshold tuner of --tuned-threshold")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="folds trained at once, each in its own process; "
+                        "the table's wall and CPU seconds then add up folds "
+                        "that overlap, and the elapsed time of each "
+                        "cross-validation is printed after it")
     parser.add_argument("--test-time-augmentation", action="store_true",
                         help="predict with 4-view test-time augmentation")
     parser.add_argument("--controls", action="store_true")
@@ -462,6 +501,7 @@ def main(argv=None):
             masks = [intracranial_mask(image) for image in images]
         summaries = {}
         for recipe in args.recipes:
+            elapsed = time.perf_counter()
             records = cross_validate_recipe(
                 recipe, images, y, groups, folds=args.folds,
                 repeats=args.repeats, tuned=args.tuned_threshold,
@@ -469,7 +509,12 @@ def main(argv=None):
                 inner_folds=args.inner_folds, tuner=args.tuner,
                 first_repeat=args.first_repeat,
                 classifier_params=params, saliency_masks=masks,
+                n_jobs=args.n_jobs,
             )
+            elapsed = time.perf_counter() - elapsed
+            results.setdefault("cv_elapsed_s", {})[recipe] = elapsed
+            print(f"cross-validation of {recipe}: {elapsed:.0f} s elapsed "
+                  f"({args.n_jobs} fold(s) at a time)")
             results["records"] += records
             summaries[recipe] = summarize(records, y, groups)
         if args.controls:
@@ -482,7 +527,7 @@ def main(argv=None):
             records = cross_validate_recipe(
                 recipe, masked, y, groups, folds=args.folds,
                 repeats=args.repeats, first_repeat=args.first_repeat,
-                classifier_params=params,
+                classifier_params=params, n_jobs=args.n_jobs,
             )
             for r in records:
                 r["recipe"] = f"{recipe}-brain-masked"
@@ -505,7 +550,7 @@ def main(argv=None):
                 tuned=args.tuned_threshold, min_sensitivity=args.min_sensitivity,
                 inner_folds=args.inner_folds, tuner=args.tuner,
                 first_repeat=args.first_repeat,
-                hounsfield=True, classifier_params=params,
+                hounsfield=True, classifier_params=params, n_jobs=args.n_jobs,
             )
             for r in records:
                 r["dataset"] = "phantom"
