@@ -1,0 +1,61 @@
+"""benchmarks/evaluate_recipes.py, which produces the recipe figures the docs cite."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate_recipes.py"
+
+
+@pytest.fixture(scope="module")
+def er():
+    spec = importlib.util.spec_from_file_location("evaluate_recipes", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    from hemoclf.datasets import make_head_ct
+
+    return make_head_ct(24, image_size=32, random_state=0, return_X_y=True)
+
+
+def test_argument_combinations_are_refused(er, phantom):
+    images, y = phantom
+    common = {"folds": 3, "repeats": 1, "tuned": True, "inner_folds": "outer"}
+    with pytest.raises(ValueError, match="--tuner pooled only"):
+        er.cross_validate_recipe("paper", images, y, None, tuner="per-fold",
+                                 **common)
+    with pytest.raises(ValueError, match="one at a time; drop --n-jobs"):
+        er.cross_validate_recipe("paper", images, y, None, n_jobs=2, **common)
+
+
+def test_a_later_repeat_alone_is_summarised(er):
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 10)
+    folds = np.array_split(rng.permutation(20), 2)
+    records = [{"repeat": 0, "fold": k, "test_index": idx.tolist(),
+                "proba": rng.random(len(idx)).tolist(), "threshold": 0.3,
+                "fit_wall_s": 1.0, "fit_cpu_s": 1.0}
+               for k, idx in enumerate(folds)]
+    later = [dict(r, repeat=1) for r in records]
+    first, second = er.summarize(records, y, None), er.summarize(later, y, None)
+    assert np.isfinite(second["roc_auc"]["value"])
+    assert second == first
+
+
+def test_folds_in_parallel_give_the_same_probabilities(er, phantom):
+    images, y = phantom
+    kwargs = {"folds": 3, "repeats": 1, "first_repeat": 1, "hounsfield": True,
+              "classifier_params": {"epochs": 1}, "log": lambda *a: None}
+    one = er.cross_validate_recipe("paper", images, y, None, n_jobs=1, **kwargs)
+    two = er.cross_validate_recipe("paper", images, y, None, n_jobs=2, **kwargs)
+    assert [r["fold"] for r in two] == [0, 1, 2]
+    assert all(r["repeat"] == 1 for r in one + two)
+    for a, b in zip(one, two):
+        assert a["test_index"] == b["test_index"]
+        np.testing.assert_array_equal(a["proba"], b["proba"])
