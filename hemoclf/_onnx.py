@@ -214,13 +214,18 @@ def translate(model):
     tensors = {id(model.inputs[0]): graph.node("Transpose", ["image"], "nchw",
                                                perm=[0, 3, 1, 2])}
     for layer in model.layers:
-        if len(layer._inbound_nodes) != 1:
-            raise Untranslatable(f"layer {layer.name!r} is shared or unused")
-        node = layer._inbound_nodes[0]
         if type(layer).__name__ == "InputLayer":
             continue
-        if any(id(t) not in tensors for t in node.input_tensors):
-            raise Untranslatable(f"inputs of layer {layer.name!r}")
+        # A layer may also be called in another network (the folded copy of
+        # hemoclf._inference.inference_model shares this network's layers):
+        # this network's call is the one whose inputs it has computed.
+        nodes = [node for node in layer._inbound_nodes
+                 if all(id(t) in tensors for t in node.input_tensors)]
+        if len(nodes) != 1:
+            raise Untranslatable(
+                f"layer {layer.name!r}: shared within the network, or its "
+                "inputs are not computed from the image")
+        (node,) = nodes
         inputs = [tensors[id(t)] for t in node.input_tensors]
         kind = type(layer)
         if id(layer) in folded_bn or kind in identity:

@@ -109,6 +109,20 @@ def test_untranslatable_networks_run_through_keras(layer):
     np.testing.assert_array_equal(predict_scores(model, X), keras_scores(model, X))
 
 
+def test_layer_shared_within_the_network_is_not_translated():
+    import keras
+
+    inputs = keras.Input((9, 9, 2))
+    conv = keras.layers.Conv2D(2, 3, padding="same")
+    x = conv(conv(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    with pytest.raises(Untranslatable, match="shared within the network"):
+        translate(model)
+    X = np.random.default_rng(2).random((4, 9, 9, 2), dtype=np.float32)
+    assert onnx_scores(model, X) is None
+
+
 def test_session_follows_weight_changes(odd_images):
     X, y = odd_images
     clf = HemorrhageCNNClassifier(architecture="paper", filters=(4, 4, 4),
@@ -120,6 +134,22 @@ def test_session_follows_weight_changes(odd_images):
     before = onnx_scores(model, X)
     model.set_weights([w * 1.5 for w in model.get_weights()])
     assert onnx_session(model) is not session
+    after = onnx_scores(model, X)
+    assert not np.allclose(after, before)
+    np.testing.assert_allclose(after, keras_scores(model, X), rtol=1e-5, atol=1e-6)
+
+
+def test_translated_after_the_keras_path_ran(odd_images):
+    # keras_scores builds a folded copy that shares the network's layers;
+    # those layers then have a second call, in the copy, which must not
+    # make the network untranslatable when its weights change.
+    X, y = odd_images
+    clf = HemorrhageCNNClassifier(architecture="default", filters=(4, 4, 4),
+                                  epochs=1, random_state=0).fit(X, y)
+    model = clf.model_
+    before = keras_scores(model, X)
+    model.set_weights([w * 1.5 for w in model.get_weights()])
+    assert onnx_session(model) is not None
     after = onnx_scores(model, X)
     assert not np.allclose(after, before)
     np.testing.assert_allclose(after, keras_scores(model, X), rtol=1e-5, atol=1e-6)
