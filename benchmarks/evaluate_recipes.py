@@ -25,8 +25,11 @@ image of a test fold reaches its threshold.
 ``--n-jobs 2`` trains two folds at once, each in a process of its own (not
 with ``--inner-folds outer``); the probabilities are the same.
 ``--test-time-augmentation`` makes every network predict with its 4-view
-test-time augmentation. ``--first-repeat`` starts the repeats at another
-seed (``--first-repeat 1 --repeats 1`` runs the second repeat alone).
+test-time augmentation. ``--networks K`` makes each model an average of
+``K`` networks from consecutive seeds (``make_hemorrhage_pipeline(...,
+n_networks=K)``), at ``K`` times the training time. ``--first-repeat``
+starts the repeats at another seed (``--first-repeat 1 --repeats 1`` runs
+the second repeat alone).
 
 Intervals are 95 % percentile bootstrap intervals over near-duplicate groups
 (whole groups are resampled, 2000 times; each resample averages over the CV
@@ -468,6 +471,9 @@ def main(argv=None):
                         "the table's wall and CPU seconds then add up folds "
                         "that overlap, and the elapsed time of each "
                         "cross-validation is printed after it")
+    parser.add_argument("--networks", type=int, default=1,
+                        help="networks per model, from consecutive seeds, "
+                        "their probabilities averaged")
     parser.add_argument("--test-time-augmentation", action="store_true",
                         help="predict with 4-view test-time augmentation")
     parser.add_argument("--controls", action="store_true")
@@ -482,6 +488,8 @@ def main(argv=None):
     params = {} if args.epochs is None else {"epochs": args.epochs}
     if args.test_time_augmentation:
         params["test_time_augmentation"] = True
+    if args.networks != 1:
+        params["n_networks"] = args.networks
     if args.class_weight_hemorrhage is not None:
         params["class_weight"] = {0: 1.0, 1: args.class_weight_hemorrhage}
     results = {"args": vars(args), "load_average_start": os.getloadavg(),

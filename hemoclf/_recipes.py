@@ -8,9 +8,13 @@ figures reported in ``benchmarks/evaluate_recipes.py``.
 """
 
 import difflib
+from numbers import Integral
 
+import numpy as np
+from sklearn.ensemble import VotingClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._classifier import HemorrhageCNNClassifier
 from .preprocessing import CTWindow, ResizeRescale
@@ -24,10 +28,11 @@ RECIPE_PREPROCESSING = {
 
 
 @validate_params(
-    {"recipe": [StrOptions(set(RECIPE_PREPROCESSING))], "hounsfield": ["boolean"]},
+    {"recipe": [StrOptions(set(RECIPE_PREPROCESSING))], "hounsfield": ["boolean"],
+     "n_networks": [Interval(Integral, 1, None, closed="left")]},
     prefer_skip_nested_validation=True,
 )
-def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
+def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1,
                              **classifier_params):
     """Build the preprocessing and classifier pipeline of a recipe.
 
@@ -51,6 +56,20 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
         subdural and soft-tissue windows, one channel each), then resized
         as above with ``scale=1``, keeping the three window channels.
 
+    n_networks : int, default=1
+        Networks trained on the same images from different seeds, their
+        probabilities averaged: with more than one, the last step is a
+        :class:`~sklearn.ensemble.VotingClassifier` (``voting="soft"``) of
+        ``n_networks`` classifiers named ``network0``, ``network1``, ...
+        With ``random_state=r`` (an int) network ``k`` gets ``r + k``, so
+        the first network is the one ``n_networks=1`` trains. Training and
+        prediction take ``n_networks`` times as long. An average of seeds
+        ranks images more steadily than one network, which matters most at
+        a high-sensitivity threshold (see the user guide's section on
+        sensitivity). :func:`~hemoclf.save_model` and
+        :func:`~hemoclf.inspection.grad_cam` take one network: pass
+        ``pipeline[-1].estimators_[k]`` with the preprocessing steps.
+
     **classifier_params
         Parameters of :class:`~hemoclf.HemorrhageCNNClassifier` that
         override the recipe's, e.g. ``epochs=30`` or ``random_state=0``.
@@ -58,7 +77,8 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``[ctwindow,] resizerescale, hemorrhagecnnclassifier``.
+        Steps ``[ctwindow,] resizerescale, hemorrhagecnnclassifier`` (or
+        ``votingclassifier`` with ``n_networks > 1``).
 
     See Also
     --------
@@ -75,6 +95,9 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
     ('default', 1)
     >>> make_hemorrhage_pipeline("paper", epochs=30)[-1].get_params()["epochs"]
     30
+    >>> ensemble = make_hemorrhage_pipeline(n_networks=3, random_state=0)[-1]
+    >>> [(name, net.random_state) for name, net in ensemble.estimators]
+    [('network0', 0), ('network1', 1), ('network2', 2)]
     """
     known = HemorrhageCNNClassifier().get_params()
     for name in classifier_params:
@@ -96,5 +119,25 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False,
         steps.append(CTWindow())
         resize.update(scale=1.0, channels=None)
     steps.append(ResizeRescale(**resize))
-    steps.append(HemorrhageCNNClassifier(architecture=recipe, **classifier_params))
+    steps.append(_networks(recipe, n_networks, classifier_params))
     return make_pipeline(*steps)
+
+
+def _networks(recipe, n_networks, classifier_params):
+    """One classifier, or a soft-voting ensemble of ``n_networks`` seeds."""
+    if n_networks == 1:
+        return HemorrhageCNNClassifier(architecture=recipe, **classifier_params)
+    params = dict(classifier_params)
+    random_state = params.pop("random_state", None)
+    if random_state is not None and not isinstance(random_state, Integral):
+        # A RandomState instance gives the first seed; the others follow it.
+        random_state = int(check_random_state(random_state).randint(
+            np.iinfo(np.int32).max - n_networks))
+    return VotingClassifier(
+        [(f"network{k}", HemorrhageCNNClassifier(
+            architecture=recipe,
+            random_state=None if random_state is None else random_state + k,
+            **params))
+         for k in range(n_networks)],
+        voting="soft",
+    )

@@ -192,6 +192,56 @@ def test_pipeline_rejects_unknown_parameters_with_a_hint():
         make_hemorrhage_pipeline("resnet")
 
 
+def _small_images(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(n, 24, 24, 3), dtype=np.uint8)
+    y = np.arange(n) % 2
+    images[y == 1, 8:14, 10:16] = 250
+    return images, y
+
+
+def test_ensemble_of_networks_averages_its_seeds():
+    from sklearn.base import is_classifier
+    from sklearn.ensemble import VotingClassifier
+
+    images, y = _small_images()
+    params = {**FAST, "filters": (4, 4, 4), "random_state": 3}
+    pipe = make_hemorrhage_pipeline(n_networks=3, **params)
+    assert [name for name, _ in pipe.steps] == ["resizerescale", "votingclassifier"]
+    ensemble = pipe[-1]
+    assert isinstance(ensemble, VotingClassifier) and is_classifier(pipe)
+    assert ensemble.voting == "soft"
+    assert [net.random_state for _, net in ensemble.estimators] == [3, 4, 5]
+    pipe.fit(images, y)
+
+    X = pipe[0].transform(images)
+    members = [net.predict_proba(X) for net in ensemble.estimators_]
+    # Different seeds, different networks: the average is not any one of them.
+    assert not np.allclose(members[0], members[1], atol=1e-4)
+    np.testing.assert_allclose(pipe.predict_proba(images), np.mean(members, axis=0),
+                               rtol=1e-6)
+    # The first network is the one a single-network pipeline trains.
+    single = make_hemorrhage_pipeline(**params).fit(images, y)
+    np.testing.assert_allclose(single.predict_proba(images), members[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_seeds_from_a_random_state_instance_or_none():
+    pipe = make_hemorrhage_pipeline(
+        n_networks=2, random_state=np.random.RandomState(0))
+    seeds = [net.random_state for _, net in pipe[-1].estimators]
+    assert isinstance(seeds[0], int) and seeds[1] == seeds[0] + 1
+    pipe = make_hemorrhage_pipeline(n_networks=2)
+    assert [net.random_state for _, net in pipe[-1].estimators] == [None, None]
+
+
+def test_n_networks_must_be_positive():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="n_networks"):
+        make_hemorrhage_pipeline(n_networks=0)
+
+
 # ----------------------------------------------------------------------------
 # The default recipe against the paper's, on the phantom
 # ----------------------------------------------------------------------------
