@@ -135,6 +135,13 @@ def _encode_params(step, name, dropped):
 # ------------------------------------------------------------------- saving
 
 
+_ENSEMBLE_HINT = (
+    " A model file holds one network: save the networks of an ensemble "
+    "(make_hemorrhage_pipeline(n_networks=...)) one at a time, e.g. "
+    "make_pipeline(*pipe[:-1], pipe[-1].estimators_[0])."
+)
+
+
 def _unwrap(estimator, threshold):
     """``(inner estimator, threshold)``, the threshold read from a wrapper."""
     if isinstance(estimator, threshold_wrappers()):
@@ -251,6 +258,7 @@ def _manifest(estimator, threshold, dicom_window, class_names, metadata):
                 f"Step {name!r} is a {type(step).__name__}; a model file holds "
                 f"pipelines of {', '.join(sorted(allowed))} only (plus "
                 "imbalanced-learn samplers, which are left out)."
+                + _ENSEMBLE_HINT * (type(step).__name__ == "VotingClassifier")
             )
         kept.append((name, step))
     if not kept or not isinstance(kept[-1][1], HemorrhageCNNClassifier):

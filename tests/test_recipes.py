@@ -200,19 +200,26 @@ def _small_images(n=24, seed=0):
     return images, y
 
 
-def test_ensemble_of_networks_averages_its_seeds():
+ENSEMBLE_PARAMS = {**FAST, "filters": (4, 4, 4), "random_state": 3}
+
+
+@pytest.fixture(scope="module")
+def fitted_ensemble():
+    images, y = _small_images()
+    pipe = make_hemorrhage_pipeline(n_networks=3, **ENSEMBLE_PARAMS)
+    return pipe.fit(images, y), images, y
+
+
+def test_ensemble_of_networks_averages_its_seeds(fitted_ensemble):
     from sklearn.base import is_classifier
     from sklearn.ensemble import VotingClassifier
 
-    images, y = _small_images()
-    params = {**FAST, "filters": (4, 4, 4), "random_state": 3}
-    pipe = make_hemorrhage_pipeline(n_networks=3, **params)
+    pipe, images, y = fitted_ensemble
     assert [name for name, _ in pipe.steps] == ["resizerescale", "votingclassifier"]
     ensemble = pipe[-1]
     assert isinstance(ensemble, VotingClassifier) and is_classifier(pipe)
     assert ensemble.voting == "soft"
     assert [net.random_state for _, net in ensemble.estimators] == [3, 4, 5]
-    pipe.fit(images, y)
 
     X = pipe[0].transform(images)
     members = [net.predict_proba(X) for net in ensemble.estimators_]
@@ -221,9 +228,30 @@ def test_ensemble_of_networks_averages_its_seeds():
     np.testing.assert_allclose(pipe.predict_proba(images), np.mean(members, axis=0),
                                rtol=1e-6)
     # The first network is the one a single-network pipeline trains.
-    single = make_hemorrhage_pipeline(**params).fit(images, y)
+    single = make_hemorrhage_pipeline(**ENSEMBLE_PARAMS).fit(images, y)
     np.testing.assert_allclose(single.predict_proba(images), members[0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_is_saved_and_inspected_one_network_at_a_time(fitted_ensemble,
+                                                                tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    from hemoclf import load_model, save_model
+    from hemoclf.inspection import grad_cam
+
+    pipe, images, _ = fitted_ensemble
+    hint = r"at a time, e\.g\. make_pipeline\(\*pipe\[:-1\], pipe\[-1\]"
+    with pytest.raises(TypeError, match="VotingClassifier.*" + hint):
+        save_model(pipe, tmp_path / "ensemble.hemoclf")
+    with pytest.raises(TypeError, match="VotingClassifier.*" + hint):
+        grad_cam(pipe, images[:2])
+    # The recipe in the messages works: the fitted steps, one network.
+    one = make_pipeline(*pipe[:-1], pipe[-1].estimators_[1])
+    loaded = load_model(save_model(one, tmp_path / "network1.hemoclf"))
+    np.testing.assert_allclose(loaded.predict_proba(images), one.predict_proba(images),
+                               rtol=1e-5, atol=1e-6)
+    assert grad_cam(one, images[:2]).shape[0] == 2
 
 
 def test_ensemble_seeds_from_a_random_state_instance_or_none():

@@ -39,9 +39,15 @@ def split_estimator(estimator):
         ]
         estimator = last
     if not isinstance(estimator, HemorrhageCNNClassifier):
+        hint = ""
+        if type(estimator).__name__ == "VotingClassifier":
+            hint = (" For an ensemble of networks "
+                    "(make_hemorrhage_pipeline(n_networks=...)), look at one "
+                    "network at a time, e.g. make_pipeline(*pipe[:-1], "
+                    "pipe[-1].estimators_[0]).")
         raise TypeError(
             "Expected a fitted HemorrhageCNNClassifier or a pipeline ending in "
-            f"one; got {type(estimator).__name__}."
+            f"one; got {type(estimator).__name__}.{hint}"
         )
     check_is_fitted(estimator)
     return steps, estimator
