@@ -258,7 +258,8 @@ def _manifest(estimator, threshold, dicom_window, class_names, metadata):
                 f"Step {name!r} is a {type(step).__name__}; a model file holds "
                 f"pipelines of {', '.join(sorted(allowed))} only (plus "
                 "imbalanced-learn samplers, which are left out)."
-                + _ENSEMBLE_HINT * (type(step).__name__ == "VotingClassifier")
+                + (_ENSEMBLE_HINT if type(step).__name__ == "VotingClassifier"
+                   else "")
             )
         kept.append((name, step))
     if not kept or not isinstance(kept[-1][1], HemorrhageCNNClassifier):

@@ -207,6 +207,7 @@ ENSEMBLE_PARAMS = {**FAST, "filters": (4, 4, 4), "random_state": 3}
 def fitted_ensemble():
     images, y = _small_images()
     pipe = make_hemorrhage_pipeline(n_networks=3, **ENSEMBLE_PARAMS)
+    pipe.set_params(resizerescale__output_size=(32, 32))
     return pipe.fit(images, y), images, y
 
 
@@ -228,7 +229,8 @@ def test_ensemble_of_networks_averages_its_seeds(fitted_ensemble):
     np.testing.assert_allclose(pipe.predict_proba(images), np.mean(members, axis=0),
                                rtol=1e-6)
     # The first network is the one a single-network pipeline trains.
-    single = make_hemorrhage_pipeline(**ENSEMBLE_PARAMS).fit(images, y)
+    single = make_hemorrhage_pipeline(**ENSEMBLE_PARAMS)
+    single.set_params(resizerescale__output_size=(32, 32)).fit(images, y)
     np.testing.assert_allclose(single.predict_proba(images), members[0],
                                rtol=1e-5, atol=1e-6)
 
