@@ -63,10 +63,9 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1
         ``n_networks`` classifiers named ``network0``, ``network1``, ...
         With ``random_state=r`` (an int) network ``k`` gets ``r + k``, so
         the first network is the one ``n_networks=1`` trains. Training and
-        prediction take ``n_networks`` times as long. An average of seeds
-        ranks images more steadily than one network, which matters most at
-        a high-sensitivity threshold (see the user guide's section on
-        sensitivity). :func:`~hemoclf.save_model` and
+        prediction take ``n_networks`` times as long. The user guide's
+        section on sensitivity gives what averages of 3 and 5 networks
+        measured at a high-sensitivity threshold. :func:`~hemoclf.save_model` and
         :func:`~hemoclf.inspection.grad_cam` take one network: pass
         ``pipeline[-1].estimators_[k]`` with the preprocessing steps.
 
