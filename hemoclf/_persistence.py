@@ -1,16 +1,23 @@
 """Save and load fitted hemoclf models without pickle.
 
-A model file (suffix ``.hemoclf``) is a zip archive of two members:
+A model file (suffix ``.hemoclf``) is a zip archive of:
 
 - ``model.keras``: the trained network, in Keras's own format, read back
   with ``keras.saving.load_model(..., safe_mode=True)``, which refuses to
   deserialise Python code (lambdas) and finds layers only among Keras's own
-  and those registered by hemoclf;
+  and those registered by hemoclf. An ensemble of networks (a soft-voting
+  ``VotingClassifier`` of classifiers, as made by
+  ``make_hemorrhage_pipeline(n_networks=...)``) has one member per network
+  instead, ``networks/0.keras``, ``networks/1.keras``, ...;
 - ``hemoclf.json``: everything else, as plain JSON: the class and
   parameters of every step, the fitted attributes of the classifier
   (``classes_``, ``n_features_in_``, ``image_shape_``, ``history_``), the
   decision threshold, what kind of input the model takes and how DICOM and
   NIfTI files are rendered for it, and the library versions that wrote it.
+
+Files of one network are written in format version 1, which every hemoclf
+reads; ensembles in format version 2, which a hemoclf that reads version 1
+only refuses with an error that asks for an upgrade.
 
 Loading rebuilds the estimators from an allow-list of hemoclf classes and
 plain values only, so that opening a model file never runs code from it.
@@ -35,10 +42,13 @@ from sklearn.utils.validation import check_is_fitted
 from .model_selection._threshold import threshold_wrappers, wrapped_threshold
 
 FORMAT_NAME = "hemoclf.model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version written and read
+SINGLE_NETWORK_VERSION = 1  # written for one network: older hemoclf reads it
+READABLE_VERSIONS = (1, 2)
 SUFFIX = ".hemoclf"
 _MANIFEST = "hemoclf.json"
 _KERAS_MEMBER = "model.keras"
+_ENSEMBLE = "VotingClassifier"  # the only step that may hold several networks
 
 # What the first step of a model takes, and how files are made into it.
 INPUT_DISPLAY = "display"  # 8-bit display images (PNG/JPEG exports of CT)
@@ -135,13 +145,6 @@ def _encode_params(step, name, dropped):
 # ------------------------------------------------------------------- saving
 
 
-_ENSEMBLE_HINT = (
-    " A model file holds one network: save the networks of an ensemble "
-    "(make_hemorrhage_pipeline(n_networks=...)) one at a time, e.g. "
-    "make_pipeline(*pipe[:-1], pipe[-1].estimators_[0])."
-)
-
-
 def _unwrap(estimator, threshold):
     """``(inner estimator, threshold)``, the threshold read from a wrapper."""
     if isinstance(estimator, threshold_wrappers()):
@@ -179,11 +182,14 @@ def _steps_of(estimator):
 
     if isinstance(estimator, HemorrhageCNNClassifier):
         return [("classifier", estimator)], False
+    if type(estimator).__name__ == _ENSEMBLE:
+        return [("ensemble", estimator)], False
     if isinstance(estimator, Pipeline) or type(estimator).__name__ == "Pipeline":
         return list(estimator.steps), True
     raise TypeError(
-        "save_model stores a fitted HemorrhageCNNClassifier, a Pipeline ending "
-        "in one, or either wrapped in FixedThresholdClassifier, "
+        "save_model stores a fitted HemorrhageCNNClassifier or a soft-voting "
+        "VotingClassifier of them, a Pipeline ending in either, or any of "
+        "these wrapped in FixedThresholdClassifier, "
         "TunedThresholdClassifierCV or SensitivityThresholdClassifierCV; got "
         f"{type(estimator).__name__}."
     )
@@ -233,6 +239,99 @@ def _versions():
     }
 
 
+def _step_record(name, step, dropped):
+    record = {
+        "name": name,
+        "class": type(step).__name__,
+        "params": _encode_params(step, name, dropped),
+        "fitted": {},
+    }
+    if hasattr(step, "n_features_in_"):
+        record["fitted"]["n_features_in_"] = int(step.n_features_in_)
+    return record
+
+
+def _network_record(name, clf, dropped):
+    """The record of a fitted classifier: parameters and fitted attributes."""
+    check_is_fitted(clf)
+    record = _step_record(name, clf, dropped)
+    resolved = {}
+    for key, value in getattr(clf, "resolved_params_", {}).items():
+        try:
+            resolved[key] = _encode(value)
+        except _NotSerialisable:
+            dropped.append(
+                f"{name}: the trained-with setting {key}={value!r} is not a plain "
+                "value and is not stored; warm_start=True cannot continue training."
+            )
+    record["fitted"].update(
+        {
+            "resolved_params_": resolved,
+            "classes_": [_label(c) for c in clf.classes_],
+            "image_shape_": [int(s) for s in clf.image_shape_],
+            "history_": {
+                key: [float(v) for v in values]
+                for key, values in clf.history_.items()
+            },
+        }
+    )
+    return record
+
+
+def _ensemble_record(name, ensemble, dropped):
+    """``([(member, network)], record)`` of a fitted soft-voting ensemble."""
+    from ._classifier import HemorrhageCNNClassifier
+
+    check_is_fitted(ensemble, "estimators_")
+    if ensemble.voting != "soft":
+        raise ValueError(
+            f"Step {name!r} votes with voting={ensemble.voting!r}; a model file "
+            "holds soft-voting ensembles only, whose probability is the average "
+            "of the networks': use voting='soft' (as "
+            "make_hemorrhage_pipeline(n_networks=...) does)."
+        )
+    names = [net_name for net_name, net in ensemble.estimators if net != "drop"]
+    fitted = list(ensemble.estimators_)
+    for net_name, net in zip(names, fitted):
+        if not isinstance(net, HemorrhageCNNClassifier):
+            raise TypeError(
+                f"Network {net_name!r} of step {name!r} is a "
+                f"{type(net).__name__}; a model file holds ensembles of "
+                "HemorrhageCNNClassifier only."
+            )
+    shapes = {tuple(net.image_shape_) for net in fitted}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"The networks of step {name!r} take images of different shapes "
+            f"{sorted(shapes)}; an ensemble's networks must share one input."
+        )
+    params = {
+        key: value for key, value in ensemble.get_params(deep=False).items()
+        if key != "estimators"
+    }
+    try:
+        params = {key: _encode(value) for key, value in params.items()}
+    except _NotSerialisable:
+        raise TypeError(
+            f"The parameters of step {name!r} ({params!r}) are not plain values."
+        ) from None
+    networks, records = [], []
+    for index, (net_name, net) in enumerate(zip(names, fitted)):
+        member = f"networks/{index}.keras"
+        network = _network_record(net_name, net, dropped)
+        network["member"] = member
+        networks.append((member, net))
+        records.append(network)
+    record = {
+        "name": name,
+        "class": _ENSEMBLE,
+        "params": params,
+        "fitted": {"classes_": [_label(c) for c in ensemble.classes_]},
+        "networks": records,
+    }
+    return networks, record
+
+
 def _manifest(estimator, threshold, dicom_window, class_names, metadata):
     from ._classifier import HemorrhageCNNClassifier
 
@@ -251,61 +350,45 @@ def _manifest(estimator, threshold, dicom_window, class_names, metadata):
                 "and is left out of the stored pipeline."
             )
             continue
-        if type(step).__name__ not in allowed or not isinstance(
+        is_ensemble = type(step).__name__ == _ENSEMBLE
+        if not is_ensemble and (type(step).__name__ not in allowed or not isinstance(
             step, allowed[type(step).__name__]
-        ):
+        )):
             raise TypeError(
                 f"Step {name!r} is a {type(step).__name__}; a model file holds "
                 f"pipelines of {', '.join(sorted(allowed))} only (plus "
-                "imbalanced-learn samplers, which are left out)."
-                + (_ENSEMBLE_HINT if type(step).__name__ == "VotingClassifier"
-                   else "")
+                "imbalanced-learn samplers, which are left out), ending in one "
+                "classifier or in a soft-voting VotingClassifier of them."
             )
         kept.append((name, step))
-    if not kept or not isinstance(kept[-1][1], HemorrhageCNNClassifier):
+    last = kept[-1][1] if kept else None
+    if not isinstance(last, HemorrhageCNNClassifier) and (
+        type(last).__name__ != _ENSEMBLE
+    ):
         raise TypeError(
             "The last step of the pipeline must be a fitted "
-            "HemorrhageCNNClassifier."
+            "HemorrhageCNNClassifier, or a soft-voting VotingClassifier of them "
+            "(make_hemorrhage_pipeline(n_networks=...))."
         )
-    if any(isinstance(s, HemorrhageCNNClassifier) for _, s in kept[:-1]):
-        raise TypeError("A model file holds one HemorrhageCNNClassifier, at the end.")
-    clf = kept[-1][1]
-    for name, step in kept:
-        record = {
-            "name": name,
-            "class": type(step).__name__,
-            "params": _encode_params(step, name, dropped),
-            "fitted": {},
-        }
-        if hasattr(step, "n_features_in_"):
-            record["fitted"]["n_features_in_"] = int(step.n_features_in_)
+    if any(isinstance(s, HemorrhageCNNClassifier) or type(s).__name__ == _ENSEMBLE
+           for _, s in kept[:-1]):
+        raise TypeError("A model file holds one classifier or ensemble, at the end.")
+    for name, step in kept[:-1]:
+        records.append(_step_record(name, step, dropped))
+    if isinstance(last, HemorrhageCNNClassifier):
+        networks = [(_KERAS_MEMBER, last)]
+        records.append(_network_record(kept[-1][0], last, dropped))
+        classes = last.classes_
+    else:
+        networks, record = _ensemble_record(kept[-1][0], last, dropped)
         records.append(record)
-    resolved = {}
-    for key, value in getattr(clf, "resolved_params_", {}).items():
-        try:
-            resolved[key] = _encode(value)
-        except _NotSerialisable:
-            dropped.append(
-                f"the trained-with setting {key}={value!r} is not a plain value "
-                "and is not stored; warm_start=True cannot continue training."
-            )
-    records[-1]["fitted"].update(
-        {
-            "resolved_params_": resolved,
-            "classes_": [_label(c) for c in clf.classes_],
-            "image_shape_": [int(s) for s in clf.image_shape_],
-            "history_": {
-                key: [float(v) for v in values]
-                for key, values in clf.history_.items()
-            },
-        }
-    )
+        classes = last.classes_
     if class_names is not None:
         class_names = [str(c) for c in class_names]
-        if len(class_names) != len(clf.classes_):
+        if len(class_names) != len(classes):
             raise ValueError(
-                f"class_names={class_names!r} must name the {len(clf.classes_)} "
-                f"classes {list(clf.classes_)}, in that order."
+                f"class_names={class_names!r} must name the {len(classes)} "
+                f"classes {list(classes)}, in that order."
             )
     if threshold is not None and not 0 <= float(threshold) <= 1:
         raise ValueError(
@@ -316,9 +399,10 @@ def _manifest(estimator, threshold, dicom_window, class_names, metadata):
         json.dumps(metadata)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
-    return clf, {
+    single = networks[0][0] == _KERAS_MEMBER
+    return networks, {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": SINGLE_NETWORK_VERSION if single else FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
@@ -326,7 +410,7 @@ def _manifest(estimator, threshold, dicom_window, class_names, metadata):
         "estimator": "pipeline" if is_pipeline else "classifier",
         "steps": records,
         "threshold": None if threshold is None else float(threshold),
-        "positive_class": _label(clf.classes_[1]),
+        "positive_class": _label(classes[1]),
         "class_names": class_names,
         "input": kind if is_pipeline else "classifier input",
         "render": _render(kind, dicom_window) if is_pipeline else None,
@@ -372,8 +456,9 @@ def save_model(
 ):
     """Write a fitted model to one file, without pickle.
 
-    The file is a zip archive holding the network in Keras's ``.keras``
-    format and a JSON description of everything else: the parameters of
+    The file is a zip archive holding the network (or each network of an
+    ensemble) in Keras's ``.keras`` format and a JSON description of
+    everything else: the parameters of
     every step, the classes, the input shape, the training history, the
     decision threshold, how DICOM and NIfTI input is rendered for the model
     and the versions of hemoclf, Keras, TensorFlow and scikit-learn. It is
@@ -387,7 +472,11 @@ def save_model(
         :class:`~sklearn.pipeline.Pipeline` (or imbalanced-learn pipeline) of
         :class:`~hemoclf.preprocessing.CTWindow`,
         :class:`~hemoclf.ResizeRescale` and samplers, ending in the
-        classifier; or either of them wrapped in a fitted
+        classifier or in a soft-voting
+        :class:`~sklearn.ensemble.VotingClassifier` of classifiers (an
+        ensemble, as made by
+        :func:`~hemoclf.make_hemorrhage_pipeline` with ``n_networks > 1``);
+        or either of them wrapped in a fitted
         :class:`~sklearn.model_selection.FixedThresholdClassifier`,
         :class:`~sklearn.model_selection.TunedThresholdClassifierCV` or
         :class:`~hemoclf.model_selection.SensitivityThresholdClassifierCV`,
@@ -454,17 +543,21 @@ def save_model(
             f"dicom_window={dicom_window!r} must be a (center, width) pair in HU "
             "with a positive width, e.g. (40, 80) for the brain window."
         )
-    clf, manifest = _manifest(estimator, threshold, window, class_names, metadata)
+    networks, manifest = _manifest(estimator, threshold, window, class_names,
+                                   metadata)
+    members = {}
     with tempfile.TemporaryDirectory() as tmp:
         keras_path = os.path.join(tmp, _KERAS_MEMBER)
-        keras.saving.save_model(clf.model_, keras_path)
-        with open(keras_path, "rb") as stream:
-            keras_bytes = stream.read()
+        for member, clf in networks:
+            keras.saving.save_model(clf.model_, keras_path)
+            with open(keras_path, "rb") as stream:
+                members[member] = stream.read()
 
     def write(stream):
         with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(_MANIFEST, json.dumps(manifest, indent=2))
-            zf.writestr(_KERAS_MEMBER, keras_bytes)
+            for member, keras_bytes in members.items():
+                zf.writestr(member, keras_bytes)
 
     _atomic_write(path, write)
     return Path(path)
@@ -511,12 +604,12 @@ def _check_version(path, manifest):
 
     version = manifest.get("format_version")
     written_by = manifest.get("versions", {}).get("hemoclf", "an unknown version")
-    if not isinstance(version, int) or version != FORMAT_VERSION:
+    if not isinstance(version, int) or version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ModelFileError(
             f"{path} is a hemoclf model file of format version {version!r}, "
             f"written by hemoclf {written_by}; this hemoclf {__version__} reads "
-            f"format version {FORMAT_VERSION}. "
+            f"format versions {' and '.join(map(str, READABLE_VERSIONS))}. "
             + ("Upgrade hemoclf to read it." if newer else
                "Re-train the model or load it with the hemoclf that wrote it.")
         )
@@ -555,13 +648,27 @@ def _open(path, *, with_keras):
                 raise _not_a_model(path, f"{_MANIFEST} does not name the format "
                                    f"{FORMAT_NAME!r}")
             _check_version(path, manifest)
-            if with_keras and _KERAS_MEMBER not in names:
-                raise _not_a_model(path, f"it holds no {_KERAS_MEMBER}")
-            keras_bytes = zf.read(_KERAS_MEMBER) if with_keras else None
+            members = {}
+            for member in _keras_members(manifest) if with_keras else ():
+                if member not in names:
+                    raise _not_a_model(path, f"it holds no {member}")
+                members[member] = zf.read(member)
     except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError,
             OSError) as exc:
         raise _not_a_model(path, f"{type(exc).__name__}: {exc}") from exc
-    return manifest, keras_bytes
+    return manifest, members
+
+
+def _keras_members(manifest):
+    """The archive members holding the networks a manifest describes."""
+    records = manifest.get("steps")
+    last = records[-1] if isinstance(records, list) and records else {}
+    if isinstance(last, dict) and last.get("class") == _ENSEMBLE:
+        networks = last.get("networks")
+        if isinstance(networks, list):
+            return [str(net.get("member")) if isinstance(net, dict) else ""
+                    for net in networks]
+    return [_KERAS_MEMBER]
 
 
 def _load_keras(path, keras_bytes):
@@ -604,6 +711,49 @@ def _build_step(path, record, classes):
     if n_features is not None:
         step.n_features_in_ = int(n_features)
     return step
+
+
+def _load_network(path, record, classes, members):
+    """A fitted classifier from its record and its network's member."""
+    clf = _build_step(path, record, classes)
+    if not isinstance(clf, classes["HemorrhageCNNClassifier"]):
+        raise ModelFileError(
+            f"{path}: step {record.get('name')!r} is a {type(clf).__name__}, not "
+            "a HemorrhageCNNClassifier; the file is damaged."
+        )
+    model = _load_keras(path, members[record.get("member", _KERAS_MEMBER)])
+    return _restore_classifier(path, clf, record["fitted"], model)
+
+
+def _load_ensemble(path, record, classes, members):
+    """A fitted soft-voting ``VotingClassifier`` of the stored networks."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
+
+    networks = record["networks"]
+    if not isinstance(networks, list) or not networks:
+        raise ModelFileError(f"{path}: the ensemble lists no networks; the file "
+                             "is damaged.")
+    fitted = [(str(net["name"]), _load_network(path, net, classes, members))
+              for net in networks]
+    params = {k: _decode(v) for k, v in record.get("params", {}).items()}
+    try:
+        ensemble = VotingClassifier(fitted, **params)
+        ensemble._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: the parameters of step {record.get('name')!r} "
+            f"({_ENSEMBLE}) are invalid: {exc}"
+        ) from exc
+    if ensemble.voting != "soft":
+        raise ModelFileError(f"{path}: the ensemble does not vote with 'soft'; "
+                             "the file is damaged.")
+    ensemble.le_ = LabelEncoder().fit(np.asarray(record["fitted"]["classes_"]))
+    ensemble.classes_ = ensemble.le_.classes_
+    ensemble.estimators_ = [net for _, net in fitted]
+    ensemble.named_estimators_ = Bunch(**dict(fitted))
+    return ensemble
 
 
 def _restore_classifier(path, clf, fitted, model):
@@ -673,11 +823,14 @@ def load_model(path):
         The fitted estimator, ready to predict without retraining: a
         :class:`~hemoclf.HemorrhageCNNClassifier`, or a
         :class:`~sklearn.pipeline.Pipeline` of the stored steps ending in
-        one (samplers are left out, as they act only while fitting), wrapped
+        one, or in a fitted soft-voting
+        :class:`~sklearn.ensemble.VotingClassifier` of them for an ensemble
+        (samplers are left out, as they act only while fitting), wrapped
         in a :class:`~sklearn.model_selection.FixedThresholdClassifier` when
         a threshold was recorded. The classifier's ``classes_``,
         ``n_features_in_``, ``image_shape_``, ``resolved_params_``,
-        ``model_`` and ``history_`` are restored; its ``keras_estimator_`` is
+        ``model_`` and ``history_`` are restored (each network's, for an
+        ensemble, with the ensemble's ``classes_``); its ``keras_estimator_`` is
         a scikeras estimator around the loaded network, so that
         ``warm_start=True`` continues training it. It is ``None`` when a
         training setting could not be stored (a warning at load says which),
@@ -703,22 +856,20 @@ def load_model(path):
     Pipeline(steps=[('resizerescale', ResizeRescale()),
                     ('hemorrhagecnnclassifier', HemorrhageCNNClassifier())])
     """
-    manifest, keras_bytes = _open(path, with_keras=True)
+    manifest, members = _open(path, with_keras=True)
     classes = _step_classes()
     records = manifest.get("steps")
     if not isinstance(records, list) or not records:
         raise _not_a_model(path, "it lists no steps")
     try:
-        steps = [(str(r["name"]), _build_step(path, r, classes)) for r in records]
-        clf = steps[-1][1]
-        if not isinstance(clf, classes["HemorrhageCNNClassifier"]):
-            raise ModelFileError(
-                f"{path}: the last step is a {type(clf).__name__}, not a "
-                "HemorrhageCNNClassifier; the file is damaged."
-            )
-        model = _load_keras(path, keras_bytes)
-        _restore_classifier(path, clf, records[-1]["fitted"], model)
-    except (KeyError, TypeError) as exc:
+        steps = [(str(r["name"]), _build_step(path, r, classes))
+                 for r in records[:-1]]
+        if records[-1].get("class") == _ENSEMBLE:
+            clf = _load_ensemble(path, records[-1], classes, members)
+        else:
+            clf = _load_network(path, records[-1], classes, members)
+        steps.append((str(records[-1]["name"]), clf))
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(
             f"{path}: the description is incomplete or damaged ({exc!r})."
         ) from exc

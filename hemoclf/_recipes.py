@@ -65,8 +65,9 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1
         the first network is the one ``n_networks=1`` trains. Training and
         prediction take ``n_networks`` times as long. The user guide's
         section on sensitivity gives what averages of 3 and 5 networks
-        measured at a high-sensitivity threshold. :func:`~hemoclf.save_model` and
-        :func:`~hemoclf.inspection.grad_cam` take one network: pass
+        measured at a high-sensitivity threshold. :func:`~hemoclf.save_model`
+        stores the whole ensemble in one file;
+        :func:`~hemoclf.inspection.grad_cam` takes one network: pass
         ``pipeline[-1].estimators_[k]`` with the preprocessing steps.
 
     **classifier_params

@@ -58,7 +58,7 @@ class _Model:
                 "hemoclf.make_hemorrhage_pipeline or 'hemoclf train'."
             )
         self.manifest = manifest
-        self.steps, self.classifier = split_estimator(estimator)
+        self.steps, self.classifier = split_estimator(estimator, ensembles=True)
         threshold = manifest.get("threshold")
         self.threshold = 0.5 if threshold is None else float(threshold)
         self.names = manifest.get("class_names") or [
@@ -213,8 +213,9 @@ def predict_files(model, paths, *, batch_size=32, n_jobs=None, on_error="record"
     model : str, path-like or estimator
         A model file written by :func:`hemoclf.save_model` or
         ``hemoclf train``, or a fitted pipeline that starts from raw images
-        (e.g. made by :func:`hemoclf.make_hemorrhage_pipeline`), possibly
-        wrapped in a :class:`~sklearn.model_selection.FixedThresholdClassifier`.
+        (e.g. made by :func:`hemoclf.make_hemorrhage_pipeline`, with one
+        network or an ensemble of them), possibly wrapped in a
+        :class:`~sklearn.model_selection.FixedThresholdClassifier`.
         DICOM and NIfTI files go to a model that takes display images
         through the model file's window (the brain window, 40/80 HU, for an
         estimator).

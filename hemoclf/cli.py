@@ -50,6 +50,7 @@ TRAIN_EPILOG = """\
 examples:
   hemoclf train data/head_ct --out model.hemoclf
   hemoclf train data/dicom_by_class --out model.hemoclf --recipe paper --seed 1
+  hemoclf train data/head_ct --out ensemble.hemoclf --networks 3
 
 The model file holds the preprocessing and the network: 'hemoclf predict'
 takes raw PNG, JPEG, DICOM and NIfTI files with it.
@@ -186,6 +187,7 @@ def build_parser():
                     help="training epochs (default: the recipe's: "
                     f"{RECIPE_PARAMS['default']['epochs']} for default, "
                     f"{RECIPE_PARAMS['paper']['epochs']} for paper)")
+    _networks(tr)
     _seed(tr)
     advanced = tr.add_argument_group("advanced")
     advanced.add_argument("--image-size", type=_positive(int), metavar="N",
@@ -230,6 +232,7 @@ def build_parser():
                     help="cross-validation repeats (with --cv; default: 1)")
     ev.add_argument("--epochs", type=_positive(int), metavar="N",
                     help="training epochs (with --cv; default: the recipe's)")
+    _networks(ev, " (with --cv)")
     _seed(ev)
     advanced = ev.add_argument_group("advanced")
     advanced.add_argument("--image-size", type=_positive(int), metavar="N",
@@ -257,13 +260,21 @@ def _load_data(path, args, window=(40.0, 80.0)):
         raise InputError(str(exc)) from exc
 
 
+def _networks(parser, scope=""):
+    parser.add_argument("--networks", type=_positive(int), default=1, metavar="K",
+                        help="average the probabilities of K networks trained "
+                        "from seeds SEED, SEED+1, ...; K times the training "
+                        f"and prediction time{scope} (default: 1)")
+
+
 def _recipe_pipeline(recipe, hounsfield, args):
     from ._recipes import make_hemorrhage_pipeline
 
     params = {"random_state": args.seed}
     if args.epochs is not None:
         params["epochs"] = args.epochs
-    pipe = make_hemorrhage_pipeline(recipe, hounsfield=hounsfield, **params)
+    pipe = make_hemorrhage_pipeline(recipe, hounsfield=hounsfield,
+                                    n_networks=args.networks, **params)
     if args.image_size is not None:
         pipe.set_params(resizerescale__output_size=(args.image_size,) * 2)
     return pipe
@@ -309,7 +320,7 @@ def _open_model(path):
 
     manifest = _pipeline_manifest(path)
     estimator = load_model(path)
-    steps, clf = split_estimator(estimator)
+    steps, clf = split_estimator(estimator, ensembles=True)
     threshold = manifest.get("threshold")
     threshold = 0.5 if threshold is None else float(threshold)
     names = manifest.get("class_names") or [str(c) for c in clf.classes_]
@@ -358,16 +369,23 @@ def cmd_train(args):
     data = _load_data(args.data, args)
     y = data["y"]
     pipe = _recipe_pipeline(args.recipe, data["input"] == INPUT_HU, args)
-    clf = pipe[-1]
-    epochs = clf._resolve_params()["epochs"]
-    clf.set_params(callbacks=[_epoch_progress(epochs, "training", args.quiet)])
-    log(f"Training the {args.recipe!r} recipe on {len(y)} images "
+    networks = _networks_of(pipe[-1])
+    epochs = networks[0]._resolve_params()["epochs"]
+    for k, clf in enumerate(networks):
+        desc = "training" if len(networks) == 1 else (
+            f"training network {k + 1}/{len(networks)}")
+        clf.set_params(callbacks=[_epoch_progress(epochs, desc, args.quiet)])
+    log(f"Training the {args.recipe!r} recipe"
+        + (f" ({len(networks)} networks)" if len(networks) > 1 else "")
+        + f" on {len(y)} images "
         f"({int((y == 0).sum())} {data['class_names'][0]}, "
         f"{int((y == 1).sum())} {data['class_names'][1]}) from {args.data}.")
     started = time.perf_counter()
     pipe.fit(data["images"], y)
     seconds = time.perf_counter() - started
-    clf.set_params(callbacks=None)  # the progress bar is not part of the model
+    # The progress bars are not part of the model.
+    for clf in networks + _networks_of(pipe[-1], fitted=True):
+        clf.set_params(callbacks=None)
     metadata = {
         "trained_on": os.fspath(Path(args.data).resolve()),
         "layout": data["layout"],
@@ -375,16 +393,28 @@ def cmd_train(args):
         "class_counts": [int((y == 0).sum()), int((y == 1).sum())],
         "recipe": args.recipe,
         "epochs": int(epochs),
+        "networks": len(networks),
         "seed": args.seed,
         "rendered_from_hounsfield": data["rendered"],
         "training_seconds": round(seconds, 1),
     }
     save_model(pipe, out, class_names=data["class_names"], metadata=metadata)
-    accuracy = clf.history_.get("accuracy", [float("nan")])[-1]
-    log(f"Trained in {seconds:.0f} s (final training accuracy {accuracy:.3f}, "
+    accuracy = min(clf.history_.get("accuracy", [float("nan")])[-1]
+                   for clf in _networks_of(pipe[-1], fitted=True))
+    log(f"Trained in {seconds:.0f} s (final training accuracy {accuracy:.3f}"
+        + (", the lowest of the networks" if len(networks) > 1 else "")
+        + ", "
         "which says nothing about new images: run 'hemoclf evaluate --cv' for "
         f"an honest estimate). Model written to {out}.")
     return 0
+
+
+def _networks_of(classifier, fitted=False):
+    """The classifiers of a pipeline's last step: itself, or an ensemble's."""
+    if hasattr(classifier, "estimators"):
+        return list(classifier.estimators_ if fitted else
+                    [net for _, net in classifier.estimators])
+    return [classifier]
 
 
 def cmd_predict(args):
@@ -497,7 +527,10 @@ def _evaluate_cv(args, data_path):
                                      seed=args.seed, progress=bar)
     bar.close()
     n_groups = len(set(data["groups"].tolist()))
-    print(f"Recipe {args.recipe!r} on {data_path}: {len(data['y'])} images in "
+    averaged = (f" (average of {args.networks} networks)" if args.networks > 1
+                else "")
+    print(f"Recipe {args.recipe!r}{averaged} on {data_path}: {len(data['y'])} "
+          "images in "
           f"{n_groups} near-duplicate groups; StratifiedGroupKFold, "
           f"{args.folds} folds x {args.repeats} repeat(s), seed {args.seed}.")
     rows = [CV_HEADER] + cv_table(result["summary"])

@@ -134,6 +134,34 @@ def test_train_writes_a_pipeline_for_raw_images(model_file, png_folder):
     assert model[-1].image_shape_ == (16, 16, 3)
 
 
+def test_train_and_predict_an_ensemble(png_folder, tmp_path):
+    path = tmp_path / "ensemble.hemoclf"
+    result = run("train", png_folder, "--out", path, "--recipe", "paper",
+                 "--networks", 2, *TINY, check_rc=0)
+    assert "(2 networks)" in result.stderr
+    assert "training network 2/2" in result.stderr
+    manifest = read_manifest(path)
+    assert manifest["metadata"]["networks"] == 2
+    assert manifest["steps"][-1]["class"] == "VotingClassifier"
+    seeds = [net["params"]["random_state"] for net in manifest["steps"][-1]["networks"]]
+    assert seeds == [0, 1]
+    model = load_model(path)
+    assert all(net.callbacks is None for net in model[-1].estimators_)
+
+    out = tmp_path / "scores.csv"
+    run("predict", path, png_folder, "--csv", out, "--quiet", check_rc=0)
+    rows = read_rows(out)
+    files = [row["file"] for row in rows]
+    expected = model.predict_proba([read_image(f) for f in files])[:, 1]
+    printed = np.array([float(row["probability"]) for row in rows])
+    np.testing.assert_allclose(printed, expected, rtol=1e-6)
+    # The average of the two networks, not either one of them.
+    X = model[0].transform([read_image(f) for f in files])
+    members = [net.predict_proba(X)[:, 1] for net in model[-1].estimators_]
+    np.testing.assert_allclose(printed, np.mean(members, axis=0), rtol=1e-6)
+    assert not np.allclose(members[0], members[1])
+
+
 def test_predict_mixed_inputs(model_file, inputs, tmp_path):
     out = tmp_path / "scores.csv"
     files = [*inputs["pngs"], inputs["dicom"], inputs["nifti"], inputs["broken"]]

@@ -7,6 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -279,3 +281,96 @@ def test_save_is_atomic(fitted_tiny, tmp_path, monkeypatch):
         save_model(fitted_tiny, target)
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["model.hemoclf"]
+
+
+# ---------------------------------------------------------------- ensembles
+
+
+@pytest.fixture(scope="module")
+def fitted_ensemble(square_images):
+    """A pipeline ending in a soft-voting ensemble of two tiny networks."""
+    X, y = square_images
+    labels = np.where(y == 1, "normal", "bleed")  # str labels, not 0/1
+    networks = [
+        (f"net{k}", HemorrhageCNNClassifier(**{**TINY_CNN_PARAMS, "random_state": k}))
+        for k in range(2)
+    ]
+    pipe = make_pipeline(ResizeRescale(output_size=(12, 12), scale=1.0),
+                         VotingClassifier(networks, voting="soft"))
+    return pipe.fit(X, labels), X
+
+
+@pytest.fixture(scope="module")
+def saved_ensemble(fitted_ensemble, tmp_path_factory):
+    pipe, _ = fitted_ensemble
+    return save_model(pipe, tmp_path_factory.mktemp("e") / "ensemble.hemoclf",
+                      threshold=0.3, class_names=["no bleed", "bleed"])
+
+
+def test_ensemble_round_trip(fitted_ensemble, saved_ensemble):
+    pipe, X = fitted_ensemble
+    with zipfile.ZipFile(saved_ensemble) as zf:
+        assert sorted(zf.namelist()) == [
+            "hemoclf.json", "networks/0.keras", "networks/1.keras"]
+    manifest = read_manifest(saved_ensemble)
+    assert manifest["format_version"] == 2
+    last = manifest["steps"][-1]
+    assert last["class"] == "VotingClassifier"
+    assert last["fitted"]["classes_"] == ["bleed", "normal"]
+    assert [net["name"] for net in last["networks"]] == ["net0", "net1"]
+    assert [net["params"]["random_state"] for net in last["networks"]] == [0, 1]
+    assert manifest["positive_class"] == "normal"
+
+    loaded = load_model(saved_ensemble)
+    assert isinstance(loaded, FixedThresholdClassifier) and loaded.threshold == 0.3
+    ensemble = loaded.estimator_[-1]
+    assert isinstance(ensemble, VotingClassifier) and ensemble.voting == "soft"
+    assert list(ensemble.named_estimators_) == ["net0", "net1"]
+    np.testing.assert_array_equal(ensemble.classes_, pipe.classes_)
+    # Every network comes back as it was, and so does their average.
+    Xr = pipe[0].transform(X)
+    for original, restored in zip(pipe[-1].estimators_, ensemble.estimators_):
+        np.testing.assert_array_equal(restored.predict_proba(Xr),
+                                      original.predict_proba(Xr))
+        assert restored.history_ == original.history_
+    proba = pipe.predict_proba(X)
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+    expected = np.where(proba[:, 1] >= 0.3, "normal", "bleed")
+    np.testing.assert_array_equal(loaded.predict(X), expected)
+
+
+def test_single_network_files_keep_format_version_1(saved_tiny):
+    # Files of one network stay readable by a hemoclf that reads version 1.
+    assert read_manifest(saved_tiny)["format_version"] == 1
+    with zipfile.ZipFile(saved_tiny) as zf:
+        assert sorted(zf.namelist()) == ["hemoclf.json", "model.keras"]
+
+
+def test_refuses_ensemble_with_a_network_missing(saved_ensemble, tmp_path):
+    path = tmp_path / "damaged.hemoclf"
+    with zipfile.ZipFile(saved_ensemble) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in src.namelist():
+            if name != "networks/1.keras":
+                dst.writestr(name, src.read(name))
+    with pytest.raises(ModelFileError, match="it holds no networks/1.keras"):
+        load_model(path)
+
+
+def test_refuses_hard_voting_and_other_members(fitted_ensemble, square_images,
+                                               tmp_path):
+    pipe, X = fitted_ensemble
+    hard = clone(pipe).set_params(votingclassifier__voting="hard")
+    hard[-1].estimators_ = pipe[-1].estimators_
+    hard[-1].classes_ = pipe[-1].classes_
+    with pytest.raises(ValueError, match="voting='hard'.*use voting='soft'"):
+        save_model(hard, tmp_path / "hard.hemoclf")
+    Xf, y = square_images
+    mixed = VotingClassifier(
+        [("cnn", HemorrhageCNNClassifier(**TINY_CNN_PARAMS)),
+         ("lr", LogisticRegression())], voting="soft")
+    mixed.estimators_ = [pipe[-1].estimators_[0],
+                         LogisticRegression().fit(Xf.reshape(len(Xf), -1), y)]
+    mixed.classes_ = np.array([0, 1])
+    with pytest.raises(TypeError, match="Network 'lr'.*LogisticRegression"):
+        save_model(mixed, tmp_path / "mixed.hemoclf")
+    assert not any(tmp_path.iterdir())

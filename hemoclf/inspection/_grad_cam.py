@@ -9,7 +9,7 @@ from ..model_selection._threshold import threshold_wrappers
 GRAD_CAM_BATCH_SIZE = 32
 
 
-def split_estimator(estimator):
+def split_estimator(estimator, *, ensembles=False):
     """``(preprocessing steps, classifier)`` of a fitted hemoclf model.
 
     Parameters
@@ -17,6 +17,11 @@ def split_estimator(estimator):
     estimator : estimator
         A fitted :class:`~hemoclf.HemorrhageCNNClassifier`, a pipeline ending
         in one, or either wrapped in a threshold classifier.
+    ensembles : bool, default=False
+        Whether the classifier may also be a fitted soft-voting
+        :class:`~sklearn.ensemble.VotingClassifier` of
+        :class:`~hemoclf.HemorrhageCNNClassifier` (for scoring; what looks
+        inside one network, such as Grad-CAM, leaves it ``False``).
 
     Returns
     -------
@@ -24,7 +29,7 @@ def split_estimator(estimator):
         The pipeline's steps before the classifier that act at prediction
         (samplers and ``"passthrough"`` are skipped); empty for a bare
         classifier.
-    classifier : HemorrhageCNNClassifier
+    classifier : HemorrhageCNNClassifier or VotingClassifier
     """
     from .._classifier import HemorrhageCNNClassifier
 
@@ -38,9 +43,16 @@ def split_estimator(estimator):
             if step not in (None, "passthrough") and hasattr(step, "transform")
         ]
         estimator = last
+    is_ensemble = type(estimator).__name__ == "VotingClassifier"
+    if is_ensemble and ensembles:
+        check_is_fitted(estimator, "estimators_")
+        if estimator.voting == "soft" and all(
+            isinstance(net, HemorrhageCNNClassifier) for net in estimator.estimators_
+        ):
+            return steps, estimator
     if not isinstance(estimator, HemorrhageCNNClassifier):
         hint = ""
-        if type(estimator).__name__ == "VotingClassifier":
+        if is_ensemble:
             hint = (" For an ensemble of networks "
                     "(make_hemorrhage_pipeline(n_networks=...)), look at one "
                     "network at a time, e.g. make_pipeline(*pipe[:-1], "
