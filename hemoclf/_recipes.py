@@ -66,9 +66,8 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1
         prediction take ``n_networks`` times as long. The user guide's
         section on sensitivity gives what averages of 3 and 5 networks
         measured at a high-sensitivity threshold. :func:`~hemoclf.save_model`
-        stores the whole ensemble in one file;
-        :func:`~hemoclf.inspection.grad_cam` takes one network: pass
-        ``pipeline[-1].estimators_[k]`` with the preprocessing steps.
+        stores the whole ensemble in one file, and
+        :func:`~hemoclf.inspection.grad_cam` averages the networks' maps.
 
     **classifier_params
         Parameters of :class:`~hemoclf.HemorrhageCNNClassifier` that

@@ -235,12 +235,11 @@ def test_ensemble_of_networks_averages_its_seeds(fitted_ensemble):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_ensemble_is_saved_whole_and_inspected_one_network_at_a_time(
-        fitted_ensemble, tmp_path):
+def test_ensemble_is_saved_and_explained_whole(fitted_ensemble, tmp_path):
     from sklearn.pipeline import make_pipeline
 
     from hemoclf import load_model, save_model
-    from hemoclf.inspection import grad_cam
+    from hemoclf.inspection import grad_cam, plot_grad_cam, plot_training_history
 
     pipe, images, _ = fitted_ensemble
     loaded = load_model(save_model(pipe, tmp_path / "ensemble.hemoclf"))
@@ -248,12 +247,21 @@ def test_ensemble_is_saved_whole_and_inspected_one_network_at_a_time(
                                                   "votingclassifier"]
     np.testing.assert_array_equal(loaded.predict_proba(images),
                                   pipe.predict_proba(images))
+    # Grad-CAM of the ensemble: the mean of its networks' maps, rescaled.
+    maps = grad_cam(pipe, images[:4])
+    members = [grad_cam(make_pipeline(*pipe[:-1], net), images[:4])
+               for net in pipe[-1].estimators_]
+    mean = np.mean(members, axis=0)
+    peak = mean.reshape(4, -1).max(axis=1)
+    assert (peak > 0).all()
+    np.testing.assert_allclose(maps, mean / peak[:, None, None], atol=1e-6)
+    assert not np.allclose(members[0], members[1], atol=1e-3)
+    axes = plot_grad_cam(pipe, images[:2])
+    assert len(axes) == 2 and axes[0].get_title().startswith("P(")
+    # A training history belongs to one network: the message says how.
     hint = r"at a time, e\.g\. make_pipeline\(\*pipe\[:-1\], pipe\[-1\]"
     with pytest.raises(TypeError, match="VotingClassifier.*" + hint):
-        grad_cam(pipe, images[:2])
-    # The recipe in the message works: the fitted steps, one network.
-    one = make_pipeline(*pipe[:-1], pipe[-1].estimators_[1])
-    assert grad_cam(one, images[:2]).shape[0] == 2
+        plot_training_history(pipe)
 
 
 def test_ensemble_seeds_from_a_random_state_instance_or_none():

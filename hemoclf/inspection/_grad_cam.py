@@ -65,24 +65,39 @@ def split_estimator(estimator, *, ensembles=False):
     return steps, estimator
 
 
-def classifier_input(estimator, X):
+def _networks(classifier):
+    """The networks of a classifier: itself, or an ensemble's, with weights."""
+    if hasattr(classifier, "estimators_"):
+        weights = classifier.weights
+        if weights is not None:
+            kept = [w for (_, net), w in zip(classifier.estimators, weights)
+                    if net != "drop"]
+            weights = np.asarray(kept, dtype=float)
+        return list(classifier.estimators_), weights
+    return [classifier], None
+
+
+def classifier_input(estimator, X, *, ensembles=False):
     """Run the preprocessing steps of ``estimator`` on ``X``.
 
     Returns
     -------
     X_clf : ndarray of shape (n, H, W, C), float32
         The images as the classifier receives them.
-    classifier : HemorrhageCNNClassifier
+    classifier : HemorrhageCNNClassifier or VotingClassifier
+        A soft-voting ensemble of them only with ``ensembles=True`` (see
+        :func:`split_estimator`).
     """
-    steps, clf = split_estimator(estimator)
+    steps, clf = split_estimator(estimator, ensembles=ensembles)
     for step in steps:
         X = step.transform(X)
     X = np.asarray(X, dtype=np.float32)
     if X.ndim == 3:
         X = X[..., np.newaxis]
-    if X.shape[1:] != clf.image_shape_:
+    image_shape = _networks(clf)[0][0].image_shape_
+    if X.shape[1:] != image_shape:
         raise ValueError(
-            f"The classifier takes images of shape {clf.image_shape_}; the input "
+            f"The classifier takes images of shape {image_shape}; the input "
             f"reaches it with shape {X.shape[1:]}. Pass images as the model's "
             "pipeline expects them, or resize them first."
         )
@@ -150,9 +165,12 @@ def grad_cam(estimator, X, *, layer=None):
     Parameters
     ----------
     estimator : estimator
-        A fitted :class:`~hemoclf.HemorrhageCNNClassifier`, or a fitted
-        pipeline ending in one (optionally wrapped in a threshold
-        classifier). A pipeline's preprocessing is applied to ``X`` first.
+        A fitted :class:`~hemoclf.HemorrhageCNNClassifier` or soft-voting
+        ensemble of them (:class:`~sklearn.ensemble.VotingClassifier`, as
+        made by :func:`~hemoclf.make_hemorrhage_pipeline` with
+        ``n_networks > 1``), or a fitted pipeline ending in either
+        (optionally wrapped in a threshold classifier). A pipeline's
+        preprocessing is applied to ``X`` first.
 
     X : array-like or list of arrays
         Images as the estimator takes them: raw images for a pipeline (any
@@ -170,7 +188,10 @@ def grad_cam(estimator, X, *, layer=None):
     heatmaps : ndarray of shape (n_samples, H, W), float32
         One map per image at the classifier's input size ``image_shape_[:2]``,
         scaled to [0, 1] per image (all zeros where no region raises the
-        score).
+        score). For an ensemble, the average of its networks' maps, each
+        scaled to [0, 1] and weighted as the ensemble weights their votes,
+        then scaled to [0, 1] again; every network explains the layer of
+        the same name.
 
     See Also
     --------
@@ -196,9 +217,26 @@ def grad_cam(estimator, X, *, layer=None):
     >>> maps.shape, bool(maps.min() >= 0), bool(maps.max() <= 1)
     ((3, 16, 16), True, True)
     """
+    X, clf = classifier_input(estimator, X, ensembles=True)
+    networks, weights = _networks(clf)
+    if len(networks) == 1:
+        return _network_grad_cam(networks[0], X, layer)
+    maps = np.average([_network_grad_cam(net, X, layer) for net in networks],
+                      axis=0, weights=weights)
+    return _scale_to_unit(maps).astype(np.float32)
+
+
+def _scale_to_unit(maps):
+    """Each map divided by its peak (a map without a positive value stays 0)."""
+    peak = maps.reshape(maps.shape[0], -1).max(axis=1)
+    peak[peak <= 0] = 1.0
+    return np.clip(maps / peak[:, None, None], 0, 1)
+
+
+def _network_grad_cam(clf, X, layer):
+    """Grad-CAM of one fitted classifier on its own input ``X``."""
     import tensorflow as tf
 
-    X, clf = classifier_input(estimator, X)
     model = clf.model_
     if layer is None:
         target = _last_spatial_layer(model)
@@ -232,9 +270,5 @@ def grad_cam(estimator, X, *, layer=None):
         cam = tf.image.resize(cam[..., tf.newaxis], (height, width),
                               method="bilinear")[..., 0].numpy()
         cam = np.nan_to_num(cam, nan=0.0, posinf=0.0, neginf=0.0)
-        peak = cam.reshape(cam.shape[0], -1).max(axis=1)
-        peak[peak <= 0] = 1.0
-        heatmaps[start : start + cam.shape[0]] = np.clip(
-            cam / peak[:, None, None], 0, 1
-        )
+        heatmaps[start : start + cam.shape[0]] = _scale_to_unit(cam)
     return heatmaps

@@ -32,8 +32,9 @@ def plot_grad_cam(estimator, images, *, layer=None, ax=None, alpha=0.4,
     Parameters
     ----------
     estimator : estimator
-        A fitted :class:`~hemoclf.HemorrhageCNNClassifier` or a pipeline
-        ending in one; see :func:`grad_cam`.
+        A fitted :class:`~hemoclf.HemorrhageCNNClassifier`, a soft-voting
+        ensemble of them, or a pipeline ending in either; see
+        :func:`grad_cam`.
 
     images : array-like or list of arrays
         Images as the estimator takes them.
@@ -72,7 +73,7 @@ def plot_grad_cam(estimator, images, *, layer=None, ax=None, alpha=0.4,
     :class:`~hemoclf.preprocessing.CTWindow`, the red channel of a PNG
     export (equal to the gray level for gray exports).
     """
-    X, clf = classifier_input(estimator, images)
+    X, clf = classifier_input(estimator, images, ensembles=True)
     heatmaps = grad_cam(clf, X, layer=layer)
     proba = clf.predict_proba(X)[:, 1]
     axes = _axes(ax, X.shape[0], ncols=ncols)
