@@ -698,18 +698,24 @@ def _build_step(path, record, classes):
             f"{path} names a step of class {cls_name!r}; a model file may hold "
             f"only {', '.join(sorted(classes))}."
         )
+    step = _construct(path, record, classes[cls_name])
+    n_features = record.get("fitted", {}).get("n_features_in_")
+    if n_features is not None:
+        step.n_features_in_ = int(n_features)
+    return step
+
+
+def _construct(path, record, cls, *args):
+    """``cls(*args, **stored parameters)``, its parameters validated."""
     params = {k: _decode(v) for k, v in record.get("params", {}).items()}
     try:
-        step = classes[cls_name](**params)
+        step = cls(*args, **params)
         step._validate_params()
     except (TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path}: the parameters of step {record.get('name')!r} "
-            f"({cls_name}) are invalid: {exc}"
+            f"({cls.__name__}) are invalid: {exc}"
         ) from exc
-    n_features = record.get("fitted", {}).get("n_features_in_")
-    if n_features is not None:
-        step.n_features_in_ = int(n_features)
     return step
 
 
@@ -737,15 +743,7 @@ def _load_ensemble(path, record, classes, members):
                              "is damaged.")
     fitted = [(str(net["name"]), _load_network(path, net, classes, members))
               for net in networks]
-    params = {k: _decode(v) for k, v in record.get("params", {}).items()}
-    try:
-        ensemble = VotingClassifier(fitted, **params)
-        ensemble._validate_params()
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path}: the parameters of step {record.get('name')!r} "
-            f"({_ENSEMBLE}) are invalid: {exc}"
-        ) from exc
+    ensemble = _construct(path, record, VotingClassifier, fitted)
     if ensemble.voting != "soft":
         raise ModelFileError(f"{path}: the ensemble does not vote with 'soft'; "
                              "the file is damaged.")

@@ -1,5 +1,6 @@
 """save_model / load_model: round trips, thresholds, refusals."""
 
+import copy
 import json
 import os
 import zipfile
@@ -31,11 +32,13 @@ from hemoclf.utils._testing import TINY_CNN_PARAMS
 def _rewrite_manifest(src, dst, change):
     with zipfile.ZipFile(src) as zf:
         manifest = json.loads(zf.read("hemoclf.json"))
-        keras_bytes = zf.read("model.keras")
+        networks = {name: zf.read(name) for name in zf.namelist()
+                    if name.endswith(".keras")}
     change(manifest)
     with zipfile.ZipFile(dst, "w") as zf:
         zf.writestr("hemoclf.json", json.dumps(manifest))
-        zf.writestr("model.keras", keras_bytes)
+        for name, keras_bytes in networks.items():
+            zf.writestr(name, keras_bytes)
     return dst
 
 
@@ -374,3 +377,35 @@ def test_refuses_hard_voting_and_other_members(fitted_ensemble, square_images,
     with pytest.raises(TypeError, match="Network 'lr'.*LogisticRegression"):
         save_model(mixed, tmp_path / "mixed.hemoclf")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda last: last["params"].update(voting="hard"),
+         "the ensemble does not vote with 'soft'"),
+        (lambda last: last["params"].update(voting="loudly"),
+         r"the parameters of step 'votingclassifier' \(VotingClassifier\) are "
+         "invalid"),
+        (lambda last: last.update(networks=[]), "the ensemble lists no networks"),
+        (lambda last: last["networks"][1]["params"].update(epochs=-1),
+         r"the parameters of step 'net1' \(HemorrhageCNNClassifier\)"),
+    ],
+)
+def test_refuses_damaged_ensemble_descriptions(saved_ensemble, tmp_path, change,
+                                               message):
+    path = _rewrite_manifest(saved_ensemble, tmp_path / "d.hemoclf",
+                             lambda manifest: change(manifest["steps"][-1]))
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def test_refuses_networks_of_different_input_shapes(fitted_ensemble, tmp_path):
+    pipe, _ = fitted_ensemble
+    other = copy.copy(pipe[-1].estimators_[1])
+    other.image_shape_ = (8, 8, 1)
+    mixed = copy.copy(pipe[-1])
+    mixed.estimators_ = [pipe[-1].estimators_[0], other]
+    with pytest.raises(ValueError, match=r"different shapes \[\(8, 8, 1\), "
+                       r"\(12, 12, 3\)\].*share one input"):
+        save_model(mixed, tmp_path / "shapes.hemoclf")
