@@ -187,7 +187,7 @@ def build_parser():
                     help="training epochs (default: the recipe's: "
                     f"{RECIPE_PARAMS['default']['epochs']} for default, "
                     f"{RECIPE_PARAMS['paper']['epochs']} for paper)")
-    _networks(tr)
+    _networks_option(tr)
     _seed(tr)
     advanced = tr.add_argument_group("advanced")
     advanced.add_argument("--image-size", type=_positive(int), metavar="N",
@@ -232,7 +232,7 @@ def build_parser():
                     help="cross-validation repeats (with --cv; default: 1)")
     ev.add_argument("--epochs", type=_positive(int), metavar="N",
                     help="training epochs (with --cv; default: the recipe's)")
-    _networks(ev, " (with --cv)")
+    _networks_option(ev, " (with --cv)")
     _seed(ev)
     advanced = ev.add_argument_group("advanced")
     advanced.add_argument("--image-size", type=_positive(int), metavar="N",
@@ -260,7 +260,7 @@ def _load_data(path, args, window=(40.0, 80.0)):
         raise InputError(str(exc)) from exc
 
 
-def _networks(parser, scope=""):
+def _networks_option(parser, scope=""):
     parser.add_argument("--networks", type=_positive(int), default=1, metavar="K",
                         help="average the probabilities of K networks trained "
                         "from seeds SEED, SEED+1, ...; K times the training "
