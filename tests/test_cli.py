@@ -262,6 +262,33 @@ def test_evaluate_cv(png_folder):
     assert "fold mean" in result.stdout and "sensitivity" in result.stdout
 
 
+def test_evaluate_cv_of_an_ensemble(png_folder, monkeypatch, capsys):
+    """``--networks 2`` cross-validates a soft average of two seeds."""
+    import hemoclf._reproduce
+    from hemoclf import cli
+
+    cross_validate = hemoclf._reproduce.cross_validate_clinical
+    seen = []
+
+    def spy(estimator, *args, **kwargs):
+        seen.append(estimator)
+        return cross_validate(estimator, *args, **kwargs)
+
+    monkeypatch.setattr(hemoclf._reproduce, "cross_validate_clinical", spy)
+    code = cli.main(["evaluate", "--cv", str(png_folder), "--folds", "2",
+                     "--networks", "2", *TINY, "--quiet"])
+    assert code == 0
+    (pipe,) = seen
+    ensemble = pipe[-1]
+    assert ensemble.voting == "soft"
+    seeds = [net.random_state for _, net in ensemble.estimators]
+    assert seeds == [0, 1]
+    out = capsys.readouterr().out
+    assert "Recipe 'default' (average of 2 networks)" in out
+    assert "StratifiedGroupKFold, 2 folds" in out
+    assert "fold mean" in out and "sensitivity" in out
+
+
 def test_evaluate_argument_count(png_folder):
     result = run("evaluate", png_folder, check_rc=2)
     assert "takes MODEL DATA" in result.stderr
