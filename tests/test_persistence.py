@@ -20,10 +20,12 @@ from hemoclf import (
     HemorrhageCNNClassifier,
     ResizeRescale,
     load_model,
+    predict_files,
     save_model,
 )
 from hemoclf._persistence import ModelFileError, read_manifest
 from hemoclf.datasets import make_head_ct
+from hemoclf.inspection import grad_cam
 from hemoclf.preprocessing import CTWindow
 from hemoclf.sampling import AugmentationSampler
 from hemoclf.utils._testing import TINY_CNN_PARAMS
@@ -377,6 +379,14 @@ def test_refuses_hard_voting_and_other_members(fitted_ensemble, square_images,
     with pytest.raises(TypeError, match="Network 'lr'.*LogisticRegression"):
         save_model(mixed, tmp_path / "mixed.hemoclf")
     assert not any(tmp_path.iterdir())
+    # Scoring and Grad-CAM, which take soft-voting ensembles of networks,
+    # refuse them too, and say what they need.
+    with pytest.raises(TypeError, match="needs voting='soft'.*got voting='hard'\\.$"):
+        grad_cam(hard, X)
+    with pytest.raises(TypeError, match="got voting='soft' and LogisticRegression"):
+        grad_cam(mixed, Xf)
+    with pytest.raises(TypeError, match="Network 'lr'.*LogisticRegression"):
+        predict_files(mixed, [])
 
 
 @pytest.mark.parametrize(

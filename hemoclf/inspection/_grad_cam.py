@@ -46,10 +46,17 @@ def split_estimator(estimator, *, ensembles=False):
     is_ensemble = type(estimator).__name__ == "VotingClassifier"
     if is_ensemble and ensembles:
         check_is_fitted(estimator, "estimators_")
-        if estimator.voting == "soft" and all(
-            isinstance(net, HemorrhageCNNClassifier) for net in estimator.estimators_
-        ):
-            return steps, estimator
+        others = [type(net).__name__ for net in estimator.estimators_
+                  if not isinstance(net, HemorrhageCNNClassifier)]
+        if estimator.voting != "soft" or others:
+            raise TypeError(
+                "An ensemble's probability is the average of its networks': it "
+                "needs voting='soft' and HemorrhageCNNClassifier networks only "
+                f"(as make_hemorrhage_pipeline(n_networks=...) makes); got "
+                f"voting={estimator.voting!r}"
+                + (f" and {', '.join(others)}." if others else ".")
+            )
+        return steps, estimator
     if not isinstance(estimator, HemorrhageCNNClassifier):
         hint = ""
         if is_ensemble:
