@@ -66,6 +66,7 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
@@ -290,11 +291,25 @@ def _rates(y, pred):
     }
 
 
+def _auc(y, proba):
+    """ROC AUC as the Mann-Whitney statistic, ties counting one half.
+
+    The value of ``roc_auc_score``, without the input checks that make it
+    cost about 6 ms a call: the bootstrap calls it 2000 times per repeat.
+    """
+    positive = y == 1
+    n_positive = np.count_nonzero(positive)
+    n_negative = len(y) - n_positive
+    rank_sum = rankdata(proba)[positive].sum()
+    return float((rank_sum - n_positive * (n_positive + 1) / 2)
+                 / (n_positive * n_negative))
+
+
 def _metrics(y, proba, pred_tuned):
     """Metrics averaged over repeats (rows of ``proba``)."""
     rows = []
     for p, t in zip(proba, pred_tuned):
-        m = {"roc_auc": roc_auc_score(y, p)}
+        m = {"roc_auc": _auc(y, p)}
         m.update(_rates(y, (p >= 0.5).astype(int)))
         if not np.isnan(t).any():
             m.update({f"tuned_{k}": v for k, v in _rates(y, t.astype(int)).items()})

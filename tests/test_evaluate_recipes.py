@@ -48,6 +48,16 @@ def test_a_later_repeat_alone_is_summarised(er):
     assert second == first
 
 
+def test_bootstrap_auc_is_roc_auc_score(er):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = rng.permutation(np.repeat([0, 1], [7, 13]))
+        proba = rng.integers(0, 4, len(y)) / 3  # many ties
+        assert er._auc(y, proba) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)
+
+
 def test_folds_in_parallel_give_the_same_probabilities(er, phantom):
     images, y = phantom
     kwargs = {"folds": 3, "repeats": 1, "first_repeat": 1, "hounsfield": True,
