@@ -101,10 +101,17 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1
     known = HemorrhageCNNClassifier().get_params()
     for name in classifier_params:
         if name == "architecture":
+            value = classifier_params[name]
+            if isinstance(value, str) and value in RECIPE_PREPROCESSING:
+                fix = f"pass recipe={value!r} instead of architecture="
+            else:
+                fix = ("to train another network after a recipe's "
+                       "preprocessing, set it on the pipeline this returns: "
+                       "make_hemorrhage_pipeline(...).set_params("
+                       "hemorrhagecnnclassifier__architecture=...)")
             raise TypeError(
                 "make_hemorrhage_pipeline() takes the architecture from its "
-                f"recipe; pass recipe={classifier_params[name]!r} instead of "
-                "architecture=."
+                f"recipe; {fix}."
             )
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)

@@ -188,6 +188,12 @@ def test_pipeline_rejects_unknown_parameters_with_a_hint():
         make_hemorrhage_pipeline(epoch=3)
     with pytest.raises(TypeError, match="pass recipe='paper'"):
         make_hemorrhage_pipeline(architecture="paper")
+    # Not a recipe: a recipe= would be refused, so the hint is set_params.
+    with pytest.raises(TypeError, match=r"\.set_params\(hemorrhagecnnclassifier__arch"):
+        make_hemorrhage_pipeline(architecture=lambda shape, **kwargs: None)
+    pipe = make_hemorrhage_pipeline().set_params(
+        hemorrhagecnnclassifier__architecture="paper")
+    assert pipe[-1].architecture == "paper"
     with pytest.raises(ValueError, match="recipe"):
         make_hemorrhage_pipeline("resnet")
 
