@@ -105,10 +105,12 @@ def make_hemorrhage_pipeline(recipe="default", *, hounsfield=False, n_networks=1
             if isinstance(value, str) and value in RECIPE_PREPROCESSING:
                 fix = f"pass recipe={value!r} instead of architecture="
             else:
+                target = ("hemorrhagecnnclassifier__architecture=..." if n_networks == 1
+                          else "votingclassifier__network0__architecture=..., "
+                          "and so on for each network")
                 fix = ("to train another network after a recipe's "
                        "preprocessing, set it on the pipeline this returns: "
-                       "make_hemorrhage_pipeline(...).set_params("
-                       "hemorrhagecnnclassifier__architecture=...)")
+                       f"make_hemorrhage_pipeline(...).set_params({target})")
             raise TypeError(
                 "make_hemorrhage_pipeline() takes the architecture from its "
                 f"recipe; {fix}."

@@ -194,6 +194,12 @@ def test_pipeline_rejects_unknown_parameters_with_a_hint():
     pipe = make_hemorrhage_pipeline().set_params(
         hemorrhagecnnclassifier__architecture="paper")
     assert pipe[-1].architecture == "paper"
+    with pytest.raises(TypeError, match=r"set_params\(votingclassifier__network0"):
+        make_hemorrhage_pipeline(n_networks=2,
+                                 architecture=lambda shape, **kwargs: None)
+    pipe = make_hemorrhage_pipeline(n_networks=2).set_params(
+        votingclassifier__network0__architecture="paper")
+    assert pipe[-1].estimators[0][1].architecture == "paper"
     with pytest.raises(ValueError, match="recipe"):
         make_hemorrhage_pipeline("resnet")
 
