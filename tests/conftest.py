@@ -19,14 +19,6 @@ def pytest_configure(config):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
-
-def pytest_collection_modifyitems(config, items):
-    # The slow tests first. pytest-xdist hands tests to its workers in this
-    # order, and a test of a minute or two handed out last keeps one worker
-    # busy long after the other has finished.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 DATA_ENV = "HEMOCLF_DATA"
 
 
