@@ -253,4 +253,28 @@ def build_model(meta, compile_kwargs=None, *, architecture, architecture_params,
         )
     if compile_kwargs is not None and not model.compiled:
         model.compile(**compile_kwargs, steps_per_execution=steps_per_execution)
+    if model.compiled:
+        build_training_state(model)
     return model
+
+
+def build_training_state(model):
+    """Create a compiled model's optimizer and metric variables now.
+
+    Without a distribution strategy, Keras on TensorFlow creates them while it
+    traces the train step, and TensorFlow traces a function that creates
+    variables a second time. Created here, eagerly, they let one trace
+    serve the whole fit: about a second less per fit, most of the cost of a
+    small one. The weights and the history are the same.
+
+    The metrics are built by scoring one blank image, then reset.
+    """
+    import numpy as np
+
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    x = np.zeros((1, *model.input_shape[1:]), dtype=model.inputs[0].dtype)
+    y_pred = model(x, training=False)
+    model.compute_metrics(x, np.zeros(y_pred.shape, dtype=x.dtype), y_pred,
+                          sample_weight=None)
+    model.reset_metrics()

@@ -269,6 +269,43 @@ def test_several_steps_per_call_give_the_same_weights(square_images, fitted_tiny
         np.testing.assert_array_equal(ours, reference)
 
 
+def _variables_created_while_tracing(fit):
+    import tensorflow as tf
+
+    names = []
+
+    def record(next_creator, **kwargs):
+        if not tf.executing_eagerly():
+            names.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(record):
+        fitted = fit()
+    return names, fitted
+
+
+def test_train_step_creates_no_variables(square_images, fitted_tiny, monkeypatch):
+    # A train step that creates variables is traced twice: the optimizer and
+    # metric variables are made before training, so one trace serves a fit.
+    from hemoclf import _models
+
+    X, y = square_images
+    names, _ = _variables_created_while_tracing(
+        lambda: HemorrhageCNNClassifier(**TINY_CNN_PARAMS).fit(X, y))
+    assert names == []
+    # Keras left to create them itself does so while tracing, and trains
+    # the same weights.
+    monkeypatch.setattr(_models, "build_training_state", lambda model: None)
+    names, lazy = _variables_created_while_tracing(
+        lambda: HemorrhageCNNClassifier(**TINY_CNN_PARAMS).fit(X, y))
+    assert {"total", "count"} <= set(names)
+    assert any(name.endswith("_momentum") for name in names)
+    for ours, reference in zip(fitted_tiny.model_.get_weights(),
+                               lazy.model_.get_weights()):
+        np.testing.assert_array_equal(ours, reference)
+    assert lazy.history_ == fitted_tiny.history_
+
+
 def test_class_weight_changes_training(square_images, fitted_tiny):
     X, y = square_images
     weighted = HemorrhageCNNClassifier(
