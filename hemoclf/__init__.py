@@ -16,12 +16,30 @@ Subpackages: :mod:`hemoclf.datasets` (readers, the head CT phantom),
 
 __version__ = "0.1.0.dev0"
 
-from ._classifier import HemorrhageCNNClassifier
-from ._distribute import limit_tensorflow_threads
-from ._persistence import load_model, save_model
-from ._recipes import make_hemorrhage_pipeline
-from ._streaming import predict_files
-from .preprocessing import ResizeRescale
+import lazy_loader as _lazy
+
+# The estimators and subpackages load on first use: ``import hemoclf`` and
+# the command line's ``--help`` do not pay for scikit-learn or TensorFlow.
+__getattr__, __dir__, _ = _lazy.attach(
+    __name__,
+    submodules=[
+        "datasets",
+        "inspection",
+        "metrics",
+        "model_selection",
+        "preprocessing",
+        "sampling",
+        "utils",
+    ],
+    submod_attrs={
+        "_classifier": ["HemorrhageCNNClassifier"],
+        "_distribute": ["limit_tensorflow_threads"],
+        "_persistence": ["load_model", "save_model"],
+        "_recipes": ["make_hemorrhage_pipeline"],
+        "_streaming": ["predict_files"],
+        "preprocessing": ["ResizeRescale"],
+    },
+)
 
 __all__ = [
     "HemorrhageCNNClassifier",
