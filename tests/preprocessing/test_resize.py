@@ -40,6 +40,30 @@ def test_alpha_is_dropped_and_gray_repeated():
     np.testing.assert_allclose(X[1], 0.2, rtol=1e-6)
 
 
+@pytest.mark.parametrize("bands", [3, 4])
+@pytest.mark.parametrize("colour_pixel", [None, (0, 0), (40, 70), (79, 99)])
+def test_gray_saved_as_colour_gives_pillows_colour_resize(bands, colour_pixel):
+    # Gray scans saved as RGB(A) are resampled as one band; colour images,
+    # even with one coloured pixel away from the middle row, as three.
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (80, 100), dtype=np.uint8)
+    image = np.repeat(gray[:, :, np.newaxis], bands, axis=2)
+    if bands == 4:
+        image[..., 3] = 200
+    if colour_pixel is not None:
+        image[colour_pixel + (1,)] ^= 0xFF
+    expected = np.asarray(
+        Image.fromarray(np.ascontiguousarray(image[..., :3])).resize(
+            (48, 32), Image.Resampling.BILINEAR),
+        dtype=np.float32,
+    ) * np.float32(1 / 255)
+    X = ResizeRescale(output_size=(32, 48)).transform([image])
+    np.testing.assert_array_equal(X[0], expected)
+    assert np.array_equal(X[0, ..., 0], X[0, ..., 1]) == (colour_pixel is None)
+
+
 def test_rgb_to_gray_uses_luma():
     rgb = np.zeros((6, 6, 3), np.uint8)
     rgb[..., 1] = 255
