@@ -29,6 +29,10 @@ import pytest
 
 from hemoclf.utils._testing import bench_full
 
+# The scripts in gpu/ are run by hand on a GPU machine (see gpu/README.md) and
+# import PyTorch: neither tests nor doctests.
+collect_ignore = ["gpu"]
+
 FULL = bench_full()
 _MEDIANS = {}
 _BASELINES = {}
