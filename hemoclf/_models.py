@@ -267,13 +267,23 @@ def build_training_state(model):
     serve the whole fit: about a second less per fit, most of the cost of a
     small one. The weights and the history are the same.
 
-    The metrics are built by scoring one blank image, then reset.
+    The metrics are built by scoring one blank image, then reset. That is
+    done only for a network of one image input and one probability output,
+    as hemoclf builds them; for any other (a callable ``architecture`` may
+    return one), Keras builds the metrics itself, for the targets it sees.
     """
     import numpy as np
 
+    if not model.built:  # its weights appear in the first call, in fit
+        return
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    x = np.zeros((1, *model.input_shape[1:]), dtype=model.inputs[0].dtype)
+    inputs = getattr(model, "inputs", None) or []
+    outputs = getattr(model, "outputs", None) or []
+    if (len(inputs) != 1 or len(outputs) != 1
+            or tuple(outputs[0].shape[1:]) != (1,)):
+        return
+    x = np.zeros((1, *inputs[0].shape[1:]), dtype=inputs[0].dtype)
     y_pred = model(x, training=False)
     model.compute_metrics(x, np.zeros(y_pred.shape, dtype=x.dtype), y_pred,
                           sample_weight=None)

@@ -306,6 +306,38 @@ def test_train_step_creates_no_variables(square_images, fitted_tiny, monkeypatch
     assert lazy.history_ == fitted_tiny.history_
 
 
+def test_training_state_waits_for_networks_it_cannot_build_for():
+    # Variables are made ahead only where they can be made right: not for a
+    # network whose weights appear in its first call (the optimizer would
+    # get no variables), and metrics only for one probability output.
+    import keras
+
+    from hemoclf._models import build_training_state
+
+    deferred = keras.Sequential([keras.layers.Flatten(),
+                                 keras.layers.Dense(1, activation="sigmoid")])
+    deferred.compile(optimizer="adam", loss="binary_crossentropy",
+                     metrics=["accuracy"])
+    build_training_state(deferred)
+    assert not deferred.optimizer.built
+
+    inputs = keras.Input((4, 4, 1))
+    two = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Flatten()(inputs)))
+    two.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    build_training_state(two)
+    assert two.optimizer.built
+    assert {m.name: len(m.variables) for m in two.metrics}["compile_metrics"] == 0
+
+    one = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.Flatten()(inputs)))
+    one.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    build_training_state(one)
+    assert one.optimizer.built
+    assert {m.name: len(m.variables) for m in one.metrics}["compile_metrics"] == 2
+
+
 def test_class_weight_changes_training(square_images, fitted_tiny):
     X, y = square_images
     weighted = HemorrhageCNNClassifier(
