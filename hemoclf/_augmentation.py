@@ -113,6 +113,22 @@ def _bilinear_warp(images, matrices, offsets, fill_mode, fill_value):
     return tf.reshape(out, shape)
 
 
+def _apply_gamma(images, exponents):
+    """``max(images, 0) ** exponents``, one positive exponent per image.
+
+    Written as ``exp(exponent * log(x))``: TensorFlow's CPU ``Pow`` kernel,
+    with the exponent broadcast over each image, takes about 13 ms for a
+    batch of 16 images of 128x128x3 on one core, more than the warp itself;
+    ``Log``, ``Mul`` and ``Exp`` take about 2.6 ms and agree with it to
+    within 1.2e-7 on [0, 1]. ``log(0) = -inf`` keeps black at 0, and
+    ``log(1) = 0`` keeps 1 at 1.
+    """
+    import tensorflow as tf
+
+    logs = tf.math.log(tf.maximum(images, 0.0))
+    return tf.exp(logs * exponents[:, tf.newaxis, tf.newaxis, tf.newaxis])
+
+
 _WARP = None
 
 
@@ -254,8 +270,7 @@ def _layer_class():
                 # Drawn last, so that the geometric draws of a given seed do
                 # not depend on whether gamma is on.
                 exponent = tf.exp(self._uniform(n, -self.gamma, self.gamma))
-                out = tf.pow(tf.maximum(out, 0.0),
-                             exponent[:, tf.newaxis, tf.newaxis, tf.newaxis])
+                out = _apply_gamma(out, exponent)
             return tf.cast(out, inputs.dtype)
 
     _LAYER_CLASS = RandomAffineAugmentation

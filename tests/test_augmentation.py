@@ -135,3 +135,21 @@ def test_layer_survives_keras_save_and_safe_load(tmp_path, images):
     assert loaded.get_layer("augmentation").get_config()["shear"] == 0.1
     np.testing.assert_array_equal(loaded.predict_on_batch(images),
                                   model.predict_on_batch(images))
+
+
+def test_gamma_matches_a_float64_power():
+    from hemoclf._augmentation import _apply_gamma
+
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 32, 32, 3)).astype(np.float32)
+    x[:, 0, :4, 0] = [0.0, 1.0, -0.25, 1e-30]
+    exponents = np.exp(rng.uniform(-2, 2, 8)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(_apply_gamma(x, exponents))
+    expected = np.maximum(x, 0).astype(np.float64) ** exponents[:, None, None, None]
+    np.testing.assert_allclose(out, expected, rtol=2e-6, atol=3e-7)
+    np.testing.assert_array_equal(out[:, 0, :3, 0], [[0.0, 1.0, 0.0]] * 8)
+    # Monotonic in the intensity, image by image.
+    ramp = np.linspace(0, 1, 4097, dtype=np.float32).reshape(1, 1, -1, 1)
+    bent = keras.ops.convert_to_numpy(
+        _apply_gamma(np.repeat(ramp, 8, axis=0), exponents))
+    assert (np.diff(bent, axis=2) >= 0).all()
