@@ -24,6 +24,8 @@ image of a test fold reaches its threshold.
 
 ``--n-jobs 2`` trains two folds at once, each in a process of its own (not
 with ``--inner-folds outer``); the probabilities are the same.
+``--set NAME=VALUE`` sets a classifier parameter of every recipe (an
+unknown name is refused with the closest known one).
 ``--test-time-augmentation`` makes every network predict with its 4-view
 test-time augmentation. ``--networks K`` makes each model an average of
 ``K`` networks from consecutive seeds (``make_hemorrhage_pipeline(...,
@@ -60,6 +62,7 @@ Example::
 """
 
 import argparse
+import ast
 import json
 import os
 import time
@@ -459,6 +462,20 @@ def _inner_folds(text):
     return text if text == "outer" else int(text)
 
 
+def _classifier_setting(text):
+    """``NAME=VALUE`` to ``(name, value)``, the value read as a Python literal
+    where it is one (``3e-3``, ``(16, 32)``) and as a string otherwise."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE, e.g. batch_size=32, got {text!r}")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass  # a word such as cosine
+    return name, value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="the head_ct folder (labels.csv, NNN.png)")
@@ -469,6 +486,12 @@ def main(argv=None):
                         help="seed of the first repeat's folds and networks")
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the recipes' epochs (quick runs only)")
+    parser.add_argument("--set", dest="settings", type=_classifier_setting,
+                        action="append", default=[], metavar="NAME=VALUE",
+                        help="set a HemorrhageCNNClassifier parameter of every "
+                        "recipe, e.g. --set batch_size=32 --set "
+                        "learning_rate=3e-3 (repeatable; after the other "
+                        "options)")
     parser.add_argument("--class-weight-hemorrhage", type=float, default=None,
                         help="weight of the hemorrhage class in the loss, e.g. "
                         "1.5 for the paper's deliberate 40/60 imbalance")
@@ -507,6 +530,7 @@ def main(argv=None):
         params["n_networks"] = args.networks
     if args.class_weight_hemorrhage is not None:
         params["class_weight"] = {0: 1.0, 1: args.class_weight_hemorrhage}
+    params.update(args.settings)
     results = {"args": vars(args), "load_average_start": os.getloadavg(),
                "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                "cpu_count": os.cpu_count(), "records": [], "summaries": {}}
