@@ -23,7 +23,9 @@ and outer fold ``k``, so the k(k - 1)/2 pairs are trained once each, and no
 image of a test fold reaches its threshold.
 
 ``--n-jobs 2`` trains two folds at once, each in a process of its own (not
-with ``--inner-folds outer``); the probabilities are the same.
+with ``--inner-folds outer``); the probabilities are the same up to
+float32 rounding (a process with another TensorFlow thread count can sum in
+another order).
 ``--set NAME=VALUE`` sets a classifier parameter of every recipe (an
 unknown name is refused with the closest known one).
 ``--test-time-augmentation`` makes every network predict with its 4-view
