@@ -73,3 +73,19 @@ def test_folds_in_parallel_give_the_same_probabilities(er, phantom):
         # worker), which can reorder sums in some CPUs' kernels by one
         # float32 rounding step. Another seed or fold moves them by far more.
         np.testing.assert_allclose(a["proba"], b["proba"], rtol=1e-6, atol=1e-7)
+
+
+def test_set_reads_literals_and_words(er):
+    assert er._classifier_setting("learning_rate=3e-3") == ("learning_rate", 3e-3)
+    assert er._classifier_setting("filters=(16, 32)") == ("filters", (16, 32))
+    assert er._classifier_setting("optimizer=adamw") == ("optimizer", "adamw")
+    assert er._classifier_setting("batch_size=32") == ("batch_size", 32)
+
+
+@pytest.mark.parametrize("text", ["batch_size", "=32", "batch size=32"])
+def test_set_refuses_what_is_not_name_equals_value(er, text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match="expected NAME=VALUE, e.g. batch_size=32"):
+        er._classifier_setting(text)
