@@ -492,8 +492,8 @@ def main(argv=None):
                         action="append", default=[], metavar="NAME=VALUE",
                         help="set a HemorrhageCNNClassifier parameter of every "
                         "recipe, e.g. --set batch_size=32 --set "
-                        "learning_rate=3e-3 (repeatable; after the other "
-                        "options)")
+                        "learning_rate=3e-3 (repeatable; applied last, so "
+                        "it wins over --epochs and the like)")
     parser.add_argument("--class-weight-hemorrhage", type=float, default=None,
                         help="weight of the hemorrhage class in the loss, e.g. "
                         "1.5 for the paper's deliberate 40/60 imbalance")
