@@ -1,20 +1,18 @@
 """benchmarks/evaluate_recipes.py, which produces the recipe figures the docs cite."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from hemoclf.utils._testing import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate_recipes.py"
 
 
 @pytest.fixture(scope="module")
 def er():
-    spec = importlib.util.spec_from_file_location("evaluate_recipes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.fixture(scope="module")

@@ -53,3 +53,19 @@ def bench_full():
     import os
 
     return os.environ.get("HEMOCLF_BENCH_FULL") == "1"
+
+
+def load_script(path):
+    """Import the Python file at ``path`` as a module named after it.
+
+    For the scripts in ``benchmarks/``, which are not a package and are
+    run from the command line.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
