@@ -4,8 +4,9 @@ For each architecture, a network is trained for one epoch on random images
 (as in ``test_bench_predict.py``), and the script prints:
 
 - the multiply-adds of one image's forward pass, counted from the network's
-  ``Conv2D`` and ``Dense`` layers (pooling, activations and the rest are
-  left out: they are a few percent of the arithmetic);
+  ``Conv2D`` and ``Dense`` layers (pooling and activations are not
+  multiply-adds and are not counted; batch normalisation is folded into
+  the convolutions at inference);
 - the median time of ``HemorrhageCNNClassifier.predict_proba`` and of
   scikeras's ``KerasClassifier.predict_proba`` on the same network;
 - the rate hemoclf's forward pass reaches, in GFLOP/s (two floating-point
@@ -45,15 +46,20 @@ def multiply_adds(model):
     return total
 
 
-def median_time(function, repeats):
-    """Median wall time of ``repeats`` calls, after one warm-up call."""
+def _times(function, repeats):
+    """Wall times of ``repeats`` calls, after one warm-up call."""
     function()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
+
+
+def median_time(function, repeats):
+    """Median wall time of ``repeats`` calls, after one warm-up call."""
+    return float(np.median(_times(function, repeats)))
 
 
 def matmul_gflops(size=2048, repeats=7):
@@ -61,15 +67,7 @@ def matmul_gflops(size=2048, repeats=7):
     rng = np.random.default_rng(0)
     a = rng.random((size, size), dtype=np.float32)
     b = rng.random((size, size), dtype=np.float32)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+    return 2 * size**3 / min(_times(lambda: a @ b, repeats)) / 1e9
 
 
 def measure(architecture, images, *, repeats, peak, target):
