@@ -51,6 +51,13 @@ repeats), so that correlated copies are not counted as independent evidence.
 - ``grad-cam``: the share of each test image's Grad-CAM heat inside the
   intracranial region, against the share of the image that region covers.
 
+``--synthetic-bleeds F`` adds, inside every training set (inner ones
+included), copies of a fraction ``F`` of its normal images, each with one
+synthetic small round bleed pasted into the brain after the recipe's
+resizing, labelled hemorrhage, and the same normals once more, labelled
+normal (``--synthetic-bleed-unbalanced`` leaves those out); see
+:func:`add_synthetic_bleeds`. Test images are never altered.
+
 ``--phantom`` evaluates on ``make_head_ct`` slices (in HU, through
 ``make_hemorrhage_pipeline(recipe, hounsfield=True)``) with stratified k-fold.
 
@@ -70,8 +77,12 @@ import os
 import time
 
 import numpy as np
+from imblearn import FunctionSampler
+from imblearn.pipeline import Pipeline
 from joblib import Parallel, delayed
+from scipy.ndimage import binary_erosion, gaussian_filter
 from scipy.stats import rankdata
+from skimage.morphology import convex_hull_image, disk
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
@@ -96,6 +107,97 @@ N_BOOTSTRAP = 2000
 # --------------------------------------------------------------------------
 # Cross-validation
 # --------------------------------------------------------------------------
+def synthetic_bleed(image, rng, radii=(3.5, 8.0), contrast=(0.08, 0.22)):
+    """One copy of a gray image in [0, 1] with a synthetic small round bleed.
+
+    An ellipse of radii drawn in ``radii`` (pixels at 128 px, scaled with the
+    image), at a random angle, with a Gaussian edge of 0.8 px, brightens the
+    pixels under it by a level drawn in ``contrast`` (times a 10 % pixel
+    texture). Its centre is a brain pixel: inside the convex hull of the
+    skull shrunk by about 9 px at 128 px, at no more than 0.15 above the
+    median intracranial level (not on a calcification or on bone) and above
+    half of it (not in the ventricles or air). The defaults keep the bleed
+    dimmer than calcifications and larger than most of them.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 1)
+    rng : numpy.random.Generator
+    radii, contrast : tuple of float
+
+    Returns
+    -------
+    bleed : ndarray of shape (H, W, 1), float32, or None
+        ``None`` when no skull or too small a brain is found.
+    """
+    gray = image[:, :, 0]
+    skull = gray >= 0.85 * np.percentile(gray, 99.9)
+    if skull.sum() < 50:
+        return None
+    radius = max(2, round(0.04 * max(gray.shape))) + 4
+    inner = binary_erosion(convex_hull_image(skull), structure=disk(radius))
+    level = np.median(gray[inner]) if inner.any() else 0.0
+    inner &= (gray > 0.5 * level) & (gray < level + 0.15)
+    if inner.sum() <= 100:
+        return None
+    h, w = gray.shape
+    ys, xs = np.nonzero(inner)
+    k = rng.integers(len(ys))
+    scale = h / 128
+    ry, rx = rng.uniform(*radii, 2) * scale
+    theta = rng.uniform(0, np.pi)
+    dy, dx = np.mgrid[0:h, 0:w] - np.array([ys[k], xs[k]])[:, None, None]
+    u = (dx * np.cos(theta) + dy * np.sin(theta)) / rx
+    v = (-dx * np.sin(theta) + dy * np.cos(theta)) / ry
+    profile = gaussian_filter((u ** 2 + v ** 2 <= 1.0).astype(np.float32), 0.8 * scale)
+    delta = rng.uniform(*contrast)
+    out = np.clip(gray + delta * profile * (0.9 + 0.2 * rng.random(gray.shape)), 0, 1)
+    return out[:, :, None].astype(np.float32)
+
+
+def add_synthetic_bleeds(X, y, fraction=0.3, random_state=0, radii=(3.5, 8.0),
+                         contrast=(0.08, 0.22), balance=True):
+    """Training images plus synthetic-bleed copies of a fraction of the normals.
+
+    For ``imblearn.FunctionSampler``: it runs on a training set only. Each
+    chosen normal (``round(fraction * n_normals)``, drawn without
+    replacement) is added once more with one :func:`synthetic_bleed`,
+    labelled 1; with ``balance``, also once more as it is, labelled 0, so
+    that the classes keep their shares.
+    """
+    rng = np.random.default_rng(random_state)
+    normals = np.flatnonzero(y == 0)
+    chosen = rng.choice(normals, int(round(fraction * len(normals))), replace=False)
+    made = [(i, synthetic_bleed(X[i], rng, radii, contrast)) for i in chosen]
+    made = [(i, bleed) for i, bleed in made if bleed is not None]
+    if not made:
+        return X, y
+    X = np.concatenate([X, np.stack([bleed for _, bleed in made])])
+    y_out = np.concatenate([y, np.ones(len(made), dtype=y.dtype)])
+    if balance:
+        again = [i for i, _ in made]
+        X = np.concatenate([X, X[again]])
+        y_out = np.concatenate([y_out, np.zeros(len(again), dtype=y.dtype)])
+    return X, y_out
+
+
+def build_pipeline(recipe, *, hounsfield, random_state, classifier_params,
+                   synthetic_bleeds=None):
+    """``make_hemorrhage_pipeline(recipe, ...)``, with ``synthetic_bleeds``
+    (keyword arguments of :func:`add_synthetic_bleeds`, or ``None``) as an
+    imbalanced-learn sampler between the resizing and the network."""
+    pipe = make_hemorrhage_pipeline(recipe, hounsfield=hounsfield,
+                                    random_state=random_state,
+                                    **(classifier_params or {}))
+    if not synthetic_bleeds:
+        return pipe
+    sampler = FunctionSampler(func=add_synthetic_bleeds, validate=False,
+                              kw_args={**synthetic_bleeds,
+                                       "random_state": random_state})
+    return Pipeline(pipe.steps[:-1] + [("syntheticbleeds", sampler)]
+                    + pipe.steps[-1:])
+
+
 def _take(images, index):
     if isinstance(images, np.ndarray):
         return images[index]
@@ -114,7 +216,8 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                           first_repeat=0, tuned=False, min_sensitivity=0.98,
                           inner_folds=3, tuner="pooled",
                           hounsfield=False, classifier_params=None,
-                          saliency_masks=None, n_jobs=1, log=print):
+                          saliency_masks=None, n_jobs=1, synthetic_bleeds=None,
+                          log=print):
     """Out-of-fold probabilities of one recipe, fold by fold.
 
     ``n_jobs`` folds are trained at once, each in a process of its own
@@ -130,7 +233,8 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
     settings = {"tuned": tuned, "min_sensitivity": min_sensitivity,
                 "inner_folds": inner_folds, "tuner": tuner,
                 "hounsfield": hounsfield, "classifier_params": classifier_params,
-                "saliency_masks": saliency_masks}
+                "saliency_masks": saliency_masks,
+                "synthetic_bleeds": synthetic_bleeds}
     for repeat in range(first_repeat, first_repeat + repeats):
         splits = _splits(y, groups, folds, repeat)
         if n_jobs == 1:
@@ -156,12 +260,13 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
 
 def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
                  min_sensitivity, inner_folds, tuner, hounsfield,
-                 classifier_params, saliency_masks, pair_scores, log):
+                 classifier_params, saliency_masks, pair_scores, log,
+                 synthetic_bleeds=None):
     """Train on every fold but ``fold``, score ``fold``: one record."""
     train, test = splits[fold]
-    pipe = make_hemorrhage_pipeline(
+    pipe = build_pipeline(
         recipe, hounsfield=hounsfield, random_state=1000 * repeat + fold,
-        **(classifier_params or {}),
+        classifier_params=classifier_params, synthetic_bleeds=synthetic_bleeds,
     )
     wall, cpu = time.perf_counter(), time.process_time()
     X_train = _take(images, train)
@@ -172,7 +277,7 @@ def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
             recipe, images, y, splits, fold, pair_scores,
             min_sensitivity, random_state=1000 * repeat + 100,
             hounsfield=hounsfield, classifier_params=classifier_params,
-            log=log))
+            synthetic_bleeds=synthetic_bleeds, log=log))
         fitted = pipe.fit(X_train, y[train])
     elif tuned:
         inner = _splits(
@@ -195,7 +300,7 @@ def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
 
 def _shared_inner_threshold(recipe, images, y, splits, fold, pair_scores,
                             min_sensitivity, *, random_state, hounsfield,
-                            classifier_params, log):
+                            classifier_params, log, synthetic_bleeds=None):
     """The sensitivity-floor threshold of outer fold ``fold``, inner folds shared.
 
     The inner folds of outer fold ``k`` are the other outer folds: the inner
@@ -217,10 +322,11 @@ def _shared_inner_threshold(recipe, images, y, splits, fold, pair_scores,
         if pair not in pair_scores:
             held = np.concatenate([splits[pair[0]][1], splits[pair[1]][1]])
             train = np.setdiff1d(np.arange(len(y)), held)
-            pipe = make_hemorrhage_pipeline(
+            pipe = build_pipeline(
                 recipe, hounsfield=hounsfield,
                 random_state=random_state + n_folds * pair[0] + pair[1],
-                **(classifier_params or {}),
+                classifier_params=classifier_params,
+                synthetic_bleeds=synthetic_bleeds,
             )
             start = time.perf_counter()
             pipe.fit(_take(images, train), y[train])
@@ -516,6 +622,18 @@ def main(argv=None):
                         "their probabilities averaged")
     parser.add_argument("--test-time-augmentation", action="store_true",
                         help="predict with 4-view test-time augmentation")
+    parser.add_argument("--synthetic-bleeds", type=float, default=0.0,
+                        metavar="FRACTION",
+                        help="add synthetic-bleed copies of this fraction of "
+                        "each training set's normals (real head_ct only)")
+    parser.add_argument("--synthetic-bleed-radii", type=float, nargs=2,
+                        default=(3.5, 8.0), metavar=("LOW", "HIGH"),
+                        help="radii of the synthetic bleeds, pixels at 128 px")
+    parser.add_argument("--synthetic-bleed-contrast", type=float, nargs=2,
+                        default=(0.08, 0.22), metavar=("LOW", "HIGH"),
+                        help="brightening of the synthetic bleeds, in [0, 1] units")
+    parser.add_argument("--synthetic-bleed-unbalanced", action="store_true",
+                        help="do not add the chosen normals once more as normals")
     parser.add_argument("--controls", action="store_true")
     parser.add_argument("--phantom", action="store_true",
                         help="also evaluate on the make_head_ct phantom")
@@ -533,6 +651,14 @@ def main(argv=None):
     if args.class_weight_hemorrhage is not None:
         params["class_weight"] = {0: 1.0, 1: args.class_weight_hemorrhage}
     params.update(args.settings)
+    bleeds = None
+    if args.synthetic_bleeds:
+        if args.controls:
+            parser.error("--synthetic-bleeds does not go with --controls")
+        bleeds = {"fraction": args.synthetic_bleeds,
+                  "radii": tuple(args.synthetic_bleed_radii),
+                  "contrast": tuple(args.synthetic_bleed_contrast),
+                  "balance": not args.synthetic_bleed_unbalanced}
     results = {"args": vars(args), "load_average_start": os.getloadavg(),
                "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                "cpu_count": os.cpu_count(), "records": [], "summaries": {}}
@@ -558,7 +684,7 @@ def main(argv=None):
                 inner_folds=args.inner_folds, tuner=args.tuner,
                 first_repeat=args.first_repeat,
                 classifier_params=params, saliency_masks=masks,
-                n_jobs=args.n_jobs,
+                n_jobs=args.n_jobs, synthetic_bleeds=bleeds,
             )
             elapsed = time.perf_counter() - elapsed
             results.setdefault("cv_elapsed_s", {})[recipe] = elapsed

@@ -87,3 +87,73 @@ def test_set_refuses_what_is_not_name_equals_value(er, text):
     with pytest.raises(argparse.ArgumentTypeError,
                        match="expected NAME=VALUE, e.g. batch_size=32"):
         er._classifier_setting(text)
+
+
+@pytest.fixture(scope="module")
+def gray_heads():
+    """Phantom slices windowed and resized as the default recipe sees them."""
+    from hemoclf import ResizeRescale
+    from hemoclf.datasets import make_head_ct
+    from hemoclf.preprocessing import CTWindow
+
+    X, y = make_head_ct(12, image_size=128, random_state=1, return_X_y=True)
+    X = CTWindow(windows=((40, 80),)).fit_transform(X)
+    X = ResizeRescale(channels=1, scale=1, keep_aspect_ratio=True,
+                      crop_to_head=True).fit_transform(X)
+    return X, y
+
+
+def test_synthetic_bleeds_are_small_dim_copies_of_normals(er, gray_heads):
+    X, y = gray_heads
+    n_normals = int((y == 0).sum())
+    X2, y2 = er.add_synthetic_bleeds(X, y, fraction=0.5, random_state=0)
+    k = int(round(0.5 * n_normals))
+    assert X2.shape == (len(X) + 2 * k,) + X.shape[1:]
+    np.testing.assert_array_equal(y2, np.r_[y, np.ones(k), np.zeros(k)])
+    np.testing.assert_array_equal(X2[: len(X)], X)
+    bleeds, again = X2[len(X): len(X) + k], X2[len(X) + k:]
+    for bleed, normal in zip(bleeds, again):
+        # The balancing copy is a training normal itself.
+        assert any(np.array_equal(normal, x) for x in X[y == 0])
+        diff = bleed - normal
+        assert diff.min() >= 0
+        assert 0.08 * 0.9 - 0.01 < diff.max() <= 0.22 * 1.1 + 1e-6
+        # One blob of radii 3.5 to 8 px, edge included: a small share of the slice.
+        changed = diff > 0.01
+        assert 20 <= changed.sum() <= 0.02 * changed.size
+    again_X, again_y = er.add_synthetic_bleeds(X, y, fraction=0.5, random_state=0)
+    np.testing.assert_array_equal(again_X, X2)
+    unbalanced = er.add_synthetic_bleeds(X, y, fraction=0.5, random_state=0,
+                                         balance=False)
+    assert len(unbalanced[0]) == len(X) + k and unbalanced[1][len(X):].all()
+
+
+def test_synthetic_bleeds_act_on_training_sets_only(er, gray_heads):
+    pipe = er.build_pipeline("default", hounsfield=False, random_state=3,
+                             classifier_params={"epochs": 1},
+                             synthetic_bleeds={"fraction": 0.3})
+    assert [name for name, _ in pipe.steps] == [
+        "resizerescale", "syntheticbleeds", "hemorrhagecnnclassifier"]
+    assert pipe.named_steps["syntheticbleeds"].kw_args == {
+        "fraction": 0.3, "random_state": 3}
+    plain = er.build_pipeline("default", hounsfield=False, random_state=3,
+                              classifier_params=None, synthetic_bleeds=None)
+    assert [name for name, _ in plain.steps] == [
+        "resizerescale", "hemorrhagecnnclassifier"]
+    X, y = gray_heads
+    images = (X[..., 0] * 255).astype(np.uint8)
+    seen = []
+
+    def recording(X, y, **kw):
+        X_out, y_out = er.add_synthetic_bleeds(X, y, **kw)
+        seen.append((len(y), y_out[len(y):].tolist()))
+        return X_out, y_out
+
+    pipe.named_steps["syntheticbleeds"].set_params(func=recording)
+    pipe.fit(images, y)
+    # Fitted once, on the training images plus bleeds and their normals ...
+    (n_in, added), = seen
+    k = int(round(0.3 * (y == 0).sum()))
+    assert n_in == len(y) and added == [1] * k + [0] * k
+    # ... and scored on the images given, none added.
+    assert pipe.predict_proba(images).shape == (len(y), 2)
