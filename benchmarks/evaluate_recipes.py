@@ -131,11 +131,7 @@ def synthetic_bleed(image, rng, radii=(3.5, 8.0), contrast=(0.08, 0.22)):
         ``None`` when no skull or too small a brain is found.
     """
     gray = image[:, :, 0]
-    skull = gray >= 0.85 * np.percentile(gray, 99.9)
-    if skull.sum() < 50:
-        return None
-    radius = max(2, round(0.04 * max(gray.shape))) + 4
-    inner = binary_erosion(convex_hull_image(skull), structure=disk(radius))
+    inner = intracranial_mask(gray, margin=4)
     level = np.median(gray[inner]) if inner.any() else 0.0
     inner &= (gray > 0.5 * level) & (gray < level + 0.15)
     if inner.sum() <= 100:
@@ -496,18 +492,17 @@ def print_table(title, summaries):
 # --------------------------------------------------------------------------
 # Shortcut controls
 # --------------------------------------------------------------------------
-def intracranial_mask(image):
-    """Pixels inside the skull of an 8-bit head CT image, as a bool array.
+def intracranial_mask(image, margin=0):
+    """Pixels inside the skull of a head CT image, as a bool array.
 
     The skull is the brightest structure in a brain window. Its convex hull,
-    shrunk by about the thickness of the skull, is taken as intracranial:
-    everything inside it, fresh blood included (as bright as bone in a
-    brain window), is covered, while the skull, scalp, background, borders
-    and burned-in text outside it are kept.
+    shrunk by about the thickness of the skull (and ``margin`` pixels
+    more), is taken as intracranial: everything inside it, fresh blood
+    included (as bright as bone in a brain window), is covered, while the
+    skull, scalp, background, borders and burned-in text outside it are
+    kept. ``image`` is 8-bit RGB(A) or a 2-D gray array of any scale.
     """
-    from scipy.ndimage import binary_erosion
     from skimage.color import rgb2gray
-    from skimage.morphology import convex_hull_image, disk
 
     gray = np.asarray(image, dtype=np.float64)
     if gray.ndim == 3:
@@ -516,7 +511,7 @@ def intracranial_mask(image):
     if skull.sum() < 50:
         return np.zeros(gray.shape, dtype=bool)
     hull = convex_hull_image(skull)
-    radius = max(2, round(0.04 * max(gray.shape)))
+    radius = max(2, round(0.04 * max(gray.shape))) + margin
     return binary_erosion(hull, structure=disk(radius))
 
 
@@ -641,6 +636,9 @@ def main(argv=None):
     parser.add_argument("--phantom-size", type=int, default=128)
     parser.add_argument("--json", default="evaluate_recipes.json")
     args = parser.parse_args(argv)
+    if args.synthetic_bleeds and args.controls:
+        parser.error("--synthetic-bleeds does not go with --controls: the "
+                     "controls score the recipes as they are; run them apart")
     prefer_onednn()  # as the hemoclf command does; before TensorFlow loads
 
     params = {} if args.epochs is None else {"epochs": args.epochs}
@@ -653,8 +651,6 @@ def main(argv=None):
     params.update(args.settings)
     bleeds = None
     if args.synthetic_bleeds:
-        if args.controls:
-            parser.error("--synthetic-bleeds does not go with --controls")
         bleeds = {"fraction": args.synthetic_bleeds,
                   "radii": tuple(args.synthetic_bleed_radii),
                   "contrast": tuple(args.synthetic_bleed_contrast),

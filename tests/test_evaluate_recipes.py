@@ -157,3 +157,9 @@ def test_synthetic_bleeds_act_on_training_sets_only(er, gray_heads):
     assert n_in == len(y) and added == [1] * k + [0] * k
     # ... and scored on the images given, none added.
     assert pipe.predict_proba(images).shape == (len(y), 2)
+
+
+def test_synthetic_bleeds_are_refused_with_the_controls(er, capsys):
+    with pytest.raises(SystemExit):
+        er.main(["--data", "unused", "--synthetic-bleeds", "0.3", "--controls"])
+    assert "--synthetic-bleeds does not go with --controls" in capsys.readouterr().err
