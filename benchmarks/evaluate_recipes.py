@@ -622,11 +622,13 @@ def main(argv=None):
                         help="add synthetic-bleed copies of this fraction of "
                         "each training set's normals (real head_ct only)")
     parser.add_argument("--synthetic-bleed-radii", type=float, nargs=2,
-                        default=(3.5, 8.0), metavar=("LOW", "HIGH"),
-                        help="radii of the synthetic bleeds, pixels at 128 px")
+                        default=None, metavar=("LOW", "HIGH"),
+                        help="radii of the synthetic bleeds, pixels at 128 px "
+                        "(default 3.5 8)")
     parser.add_argument("--synthetic-bleed-contrast", type=float, nargs=2,
-                        default=(0.08, 0.22), metavar=("LOW", "HIGH"),
-                        help="brightening of the synthetic bleeds, in [0, 1] units")
+                        default=None, metavar=("LOW", "HIGH"),
+                        help="brightening of the synthetic bleeds, in [0, 1] "
+                        "units (default 0.08 0.22)")
     parser.add_argument("--synthetic-bleed-unbalanced", action="store_true",
                         help="do not add the chosen normals once more as normals")
     parser.add_argument("--controls", action="store_true")
@@ -636,6 +638,15 @@ def main(argv=None):
     parser.add_argument("--phantom-size", type=int, default=128)
     parser.add_argument("--json", default="evaluate_recipes.json")
     args = parser.parse_args(argv)
+    if not 0 <= args.synthetic_bleeds <= 1:
+        parser.error(f"--synthetic-bleeds {args.synthetic_bleeds} is a fraction "
+                     "of the normals: give a value in (0, 1], e.g. 0.3")
+    shapes = (args.synthetic_bleed_radii, args.synthetic_bleed_contrast,
+              args.synthetic_bleed_unbalanced)
+    if not args.synthetic_bleeds and any(shapes):
+        parser.error("--synthetic-bleed-radii, --synthetic-bleed-contrast and "
+                     "--synthetic-bleed-unbalanced shape the bleeds of "
+                     "--synthetic-bleeds FRACTION; give that too")
     if args.synthetic_bleeds and args.controls:
         parser.error("--synthetic-bleeds does not go with --controls: the "
                      "controls score the recipes as they are; run them apart")
@@ -652,9 +663,11 @@ def main(argv=None):
     bleeds = None
     if args.synthetic_bleeds:
         bleeds = {"fraction": args.synthetic_bleeds,
-                  "radii": tuple(args.synthetic_bleed_radii),
-                  "contrast": tuple(args.synthetic_bleed_contrast),
                   "balance": not args.synthetic_bleed_unbalanced}
+        if args.synthetic_bleed_radii:
+            bleeds["radii"] = tuple(args.synthetic_bleed_radii)
+        if args.synthetic_bleed_contrast:
+            bleeds["contrast"] = tuple(args.synthetic_bleed_contrast)
     results = {"args": vars(args), "load_average_start": os.getloadavg(),
                "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                "cpu_count": os.cpu_count(), "records": [], "summaries": {}}

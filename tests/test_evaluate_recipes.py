@@ -159,7 +159,14 @@ def test_synthetic_bleeds_act_on_training_sets_only(er, gray_heads):
     assert pipe.predict_proba(images).shape == (len(y), 2)
 
 
-def test_synthetic_bleeds_are_refused_with_the_controls(er, capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--synthetic-bleeds", "0.3", "--controls"],
+     "--synthetic-bleeds does not go with --controls"),
+    (["--synthetic-bleeds", "1.5"], "give a value in (0, 1]"),
+    (["--synthetic-bleed-radii", "2", "6"], "give that too"),
+    (["--synthetic-bleed-unbalanced"], "give that too"),
+])
+def test_synthetic_bleed_options_are_checked(er, capsys, argv, message):
     with pytest.raises(SystemExit):
-        er.main(["--data", "unused", "--synthetic-bleeds", "0.3", "--controls"])
-    assert "--synthetic-bleeds does not go with --controls" in capsys.readouterr().err
+        er.main(["--data", "unused"] + argv)
+    assert message in capsys.readouterr().err
