@@ -155,8 +155,9 @@ def test_synthetic_bleeds_act_on_training_sets_only(er, gray_heads):
     (n_in, added), = seen
     k = int(round(0.3 * (y == 0).sum()))
     assert n_in == len(y) and added == [1] * k + [0] * k
-    # ... and scored on the images given, none added.
+    # ... and scored on the images given, none added, the sampler not run again.
     assert pipe.predict_proba(images).shape == (len(y), 2)
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("argv, message", [
