@@ -110,7 +110,7 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
           max pooling (16, 16, 32, 64, 128 filters), global max pooling
           (a small focal bleed is not averaged away), dropout 0.3, a sigmoid
           output; AdamW (learning rate 2e-3, weight decay 1e-4) with a
-          cosine decay of the learning rate over 90 epochs of batches of
+          cosine decay of the learning rate over 120 epochs of batches of
           16; the paper's augmentation plus a random gamma correction
           (``gamma=0.4``). Its preprocessing (see
           :func:`hemoclf.make_hemorrhage_pipeline`) crops each image to

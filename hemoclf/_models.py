@@ -218,7 +218,7 @@ RECIPE_PARAMS = {
         "learning_rate": 2e-3,
         "weight_decay": 1e-4,
         "learning_rate_schedule": "cosine",
-        "epochs": 90,
+        "epochs": 120,
         "batch_size": 16,
         "rotation": 15.0,
         "zoom": 0.05,

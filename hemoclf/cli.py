@@ -150,7 +150,7 @@ def build_parser():
     _seed(rep)
     rep.add_argument("--compare-default", action="store_true",
                      help="also cross-validate hemoclf's default recipe on the "
-                     "same folds (about 10 more minutes on the Kaggle images "
+                     "same folds (10 to 20 more minutes on the Kaggle images "
                      "with 10 folds, on two CPU cores)")
     rep.add_argument("--default-epochs", type=_positive(int), metavar="N",
                      help="epochs of the default recipe's cross-validation, "

@@ -12,7 +12,7 @@ trains and saves.
 
 The images are read from ``$HEMOCLF_DATA/head_ct`` (``labels.csv`` and
 ``000.png`` ... ``199.png``); nothing is downloaded. Training runs the
-recipe's 90 epochs at 128x128 pixels: minutes on a GPU, longer on a CPU.
+recipe's 120 epochs at 128x128 pixels: minutes on a GPU, longer on a CPU.
 """
 
 import os
