@@ -404,12 +404,12 @@ def make_head_ct(
     regularisations: on pixels downsampled to 32x32 and 16x16, and on the
     image mean, standard deviation and head area in HU (64 px, 240 slices,
     3-fold), which the classes share. With 90 epochs the default recipe
-    scored 0.986 (0.989 before its random gamma correction). Trained on 200
-    slices rendered at 64 px, the recipes score 0.88 to 0.94 (default) and
-    0.53 to 0.59 (paper) on 100 more (seeds 0 to 2). Within the paper's
-    protocol (the training images expanded to 1000 by augmentation), the
-    paper's CNN stays at chance after 15 epochs at 64x64 and after 30
-    epochs at 128x128.
+    scored 0.986 (0.983 before its random gamma correction, 0.989 before
+    its crop to the head). Trained on 200 slices rendered at 64 px, the
+    recipes score 0.88 to 0.94 (default) and 0.53 to 0.59 (paper) on 100
+    more (seeds 0 to 2). Within the paper's protocol (the training images
+    expanded to 1000 by augmentation), the paper's CNN stays at chance
+    after 15 epochs at 64x64 and after 30 epochs at 128x128.
 
     Examples
     --------
