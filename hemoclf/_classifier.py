@@ -80,12 +80,12 @@ def _watches_batches(callback):
 
 
 class _KerasLayers:
-    """Pickles as a call that registers hemoclf's custom Keras layer."""
+    """Pickles as a call that registers hemoclf's custom Keras layers."""
 
     def __reduce__(self):
-        from ._augmentation import _layer_class
+        from ._models import custom_layer_classes
 
-        return _layer_class, ()
+        return custom_layer_classes, ()
 
 
 class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
