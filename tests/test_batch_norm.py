@@ -68,6 +68,7 @@ def test_fused_kernel_is_the_one_used_in_training():
     ((2, 5, 3), {}),                  # not an image batch
     ((2, 3, 4, 4), {"axis": 1}),      # channels first
     ((2, 4, 4, 3), {"epsilon": 1e-6}),  # below the fused kernel's epsilon
+    ((2, 4, 4, 3), {"dtype": "mixed_float16"}),  # computes in float16
 ])
 def test_other_cases_run_the_keras_code(shape, kwargs):
     import tensorflow as tf
