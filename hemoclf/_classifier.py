@@ -80,12 +80,12 @@ def _watches_batches(callback):
 
 
 class _KerasLayers:
-    """Pickles as a call that registers hemoclf's custom Keras layers."""
+    """Pickles as a call that registers hemoclf's custom Keras layer."""
 
     def __reduce__(self):
-        from ._models import custom_layer_classes
+        from ._augmentation import _layer_class
 
-        return custom_layer_classes, ()
+        return _layer_class, ()
 
 
 class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):

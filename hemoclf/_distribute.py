@@ -62,9 +62,9 @@ def _apply_thread_limit(n_threads, worker_name):
                 "(client.restart())."
             ) from exc
 
-    from ._models import custom_layer_classes
+    from ._augmentation import _layer_class
 
-    custom_layer_classes()  # registers hemoclf's Keras layers: fitted models unpickle
+    _layer_class()  # registers hemoclf's Keras layer: fitted models unpickle
 
 
 @functools.cache

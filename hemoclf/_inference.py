@@ -106,12 +106,9 @@ def _foldable_pairs(model):
     """
     import keras
 
-    from ._batch_norm import batch_norm_classes
-
-    bn_classes = batch_norm_classes()
     pairs = {}
     for bn in model.layers:
-        if type(bn) not in bn_classes:
+        if type(bn) is not keras.layers.BatchNormalization:
             continue
         if len(bn._inbound_nodes) != 1:
             continue

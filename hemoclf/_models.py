@@ -9,8 +9,7 @@ was designed and measured with; the classifier takes them for every
 hyper-parameter left at ``None``.
 """
 
-from ._augmentation import _layer_class, augmentation_layers
-from ._batch_norm import fused_batch_norm_class
+from ._augmentation import augmentation_layers
 
 POOLINGS = ("avg", "max", "avgmax")
 # Training steps per call of Keras's compiled train function; an epoch
@@ -119,9 +118,8 @@ def build_default_cnn(
     """hemoclf's default CNN: a compact, batch-normalised VGG-style network.
 
     A 5x5 stride-2 stem convolution, then one 3x3 convolution and a 2x2 max
-    pooling per stage, each convolution followed by batch normalisation
-    (trained with TensorFlow's fused kernel, see :mod:`hemoclf._batch_norm`)
-    and ReLU; global max pooling, dropout and a sigmoid output (optionally after
+    pooling per stage, each convolution followed by batch normalisation and
+    ReLU; global max pooling, dropout and a sigmoid output (optionally after
     a hidden ReLU ``Dense`` layer). With the default filters a 128x128 image
     (the default recipe's input) goes through 64x64x16, 32x32x16, 16x16x32,
     8x8x64 and 4x4x128 feature maps; about 0.1 M weights. ``"same"``
@@ -163,12 +161,10 @@ def build_default_cnn(
             "(16, 16, 32, 64, 128)."
         )
 
-    batch_norm = fused_batch_norm_class()
-
     def conv_bn_relu(x, n_filters, size, strides, name):
         x = layers.Conv2D(int(n_filters), size, strides=strides, padding="same",
                           use_bias=False, name=name)(x)
-        x = batch_norm(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
@@ -185,14 +181,6 @@ def build_default_cnn(
     x = layers.Dropout(float(dropout), name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="hemorrhage")(x)
     return keras.Model(inputs, outputs, name="default_cnn")
-
-
-def custom_layer_classes():
-    """hemoclf's own Keras layers, defined and registered for loading.
-
-    A saved or pickled network may hold them; call this before loading one.
-    """
-    return (_layer_class(), fused_batch_norm_class())
 
 
 ARCHITECTURES = {"default": build_default_cnn, "paper": build_paper_cnn}

@@ -674,9 +674,9 @@ def _keras_members(manifest):
 def _load_keras(path, keras_bytes):
     import keras
 
-    from ._models import custom_layer_classes
+    from ._augmentation import _layer_class
 
-    custom_layer_classes()  # registers hemoclf's Keras layers for safe loading
+    _layer_class()  # registers hemoclf's augmentation layer for safe loading
 
     with tempfile.TemporaryDirectory() as tmp:
         keras_path = os.path.join(tmp, _KERAS_MEMBER)

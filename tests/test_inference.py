@@ -27,16 +27,14 @@ def _keras_predict(model, X):
 
 
 def test_folded_network_gives_keras_predict_numbers(trained):
-    import keras
-
     clf, X = trained
     model = clf.model_
     bn = [layer for layer in model.layers
-          if isinstance(layer, keras.layers.BatchNormalization)]
+          if type(layer).__name__ == "BatchNormalization"]
     assert bn and not np.allclose(np.asarray(bn[0].moving_mean), 0.0)
     folded = inference_model(model)
     assert folded is not model
-    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+    assert not any(type(layer).__name__ == "BatchNormalization"
                    for layer in folded.layers)
     np.testing.assert_allclose(keras_scores(model, X), _keras_predict(model, X),
                                rtol=1e-5, atol=1e-6)
