@@ -23,7 +23,8 @@ and outer fold ``k``, so the k(k - 1)/2 pairs are trained once each, and no
 image of a test fold reaches its threshold.
 
 ``--n-jobs 2`` trains two folds at once, each in a process of its own (not
-with ``--inner-folds outer``); the probabilities are the same up to
+with ``--inner-folds outer``) whose TensorFlow runs on its share of the
+cores (one thread each on two cores); the probabilities are the same up to
 float32 rounding (a process with another TensorFlow thread count can sum in
 another order).
 ``--set NAME=VALUE`` sets a classifier parameter of every recipe (an
@@ -79,7 +80,7 @@ import time
 import numpy as np
 from imblearn import FunctionSampler
 from imblearn.pipeline import Pipeline
-from joblib import Parallel, delayed
+from joblib import Parallel, cpu_count, delayed
 from scipy.ndimage import binary_erosion, gaussian_filter
 from scipy.stats import rankdata
 from skimage.morphology import convex_hull_image, disk
@@ -217,7 +218,9 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
     """Out-of-fold probabilities of one recipe, fold by fold.
 
     ``n_jobs`` folds are trained at once, each in a process of its own
-    (joblib); the shared inner folds of ``inner_folds="outer"`` need one.
+    (joblib) whose TensorFlow gets its share of the cores (see
+    :func:`share_cores`); the shared inner folds of ``inner_folds="outer"``
+    need one process.
     """
     records = []
     shared = tuned and inner_folds == "outer"
@@ -241,9 +244,11 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
                 for fold in range(len(splits))
             )
         else:
+            threads = max(1, cpu_count() // n_jobs)
             fold_records = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(_fold_record)(recipe, images, y, groups, splits, repeat,
-                                      fold, pair_scores=None, log=log, **settings)
+                                      fold, pair_scores=None, log=log,
+                                      tensorflow_threads=threads, **settings)
                 for fold in range(len(splits))
             )
         for record in fold_records:
@@ -254,11 +259,49 @@ def cross_validate_recipe(recipe, images, y, groups, *, folds, repeats,
     return records
 
 
+def share_cores(threads):
+    """Size this process's TensorFlow thread pools to ``threads``.
+
+    TensorFlow gives each process as many intra-op threads as the machine
+    has cores; two fold processes on two cores then run four busy threads.
+    Each worker therefore takes its share of the cores, before TensorFlow
+    first runs in it. The networks are the same (out-of-fold probabilities
+    identical to those of two threads per process in a 20-epoch run of the
+    default recipe). A worker whose TensorFlow already runs with other
+    counts cannot change them: it says so and goes on.
+    """
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already initialised in this worker
+        current = (threading.get_intra_op_parallelism_threads(),
+                   threading.get_inter_op_parallelism_threads())
+        if current != (threads, threads):
+            print(f"evaluate_recipes: this worker's TensorFlow already runs "
+                  f"with {current} intra-op and inter-op threads, not "
+                  f"{threads}; its timings are not comparable.", flush=True)
+
+
+def _tensorflow_threads():
+    """This process's TensorFlow intra-op and inter-op thread counts (0: as
+    many as TensorFlow chooses, one per core)."""
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    return [threading.get_intra_op_parallelism_threads(),
+            threading.get_inter_op_parallelism_threads()]
+
+
 def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
                  min_sensitivity, inner_folds, tuner, hounsfield,
                  classifier_params, saliency_masks, pair_scores, log,
-                 synthetic_bleeds=None):
+                 synthetic_bleeds=None, tensorflow_threads=None):
     """Train on every fold but ``fold``, score ``fold``: one record."""
+    if tensorflow_threads is not None:
+        share_cores(tensorflow_threads)
     train, test = splits[fold]
     pipe = build_pipeline(
         recipe, hounsfield=hounsfield, random_state=1000 * repeat + fold,
@@ -288,6 +331,7 @@ def _fold_record(recipe, images, y, groups, splits, repeat, fold, *, tuned,
     record["proba"] = fitted.predict_proba(X_test)[:, 1].tolist()
     record["fit_wall_s"] = time.perf_counter() - wall
     record["fit_cpu_s"] = time.process_time() - cpu
+    record["tensorflow_threads"] = _tensorflow_threads()
     if saliency_masks is not None:
         record.update(_saliency_share(fitted, X_test,
                                       _take(saliency_masks, test)))
@@ -608,7 +652,8 @@ def main(argv=None):
                         default="pooled",
                         help="threshold tuner of --tuned-threshold")
     parser.add_argument("--n-jobs", type=int, default=1,
-                        help="folds trained at once, each in its own process; "
+                        help="folds trained at once, each in its own process "
+                        "with TensorFlow on its share of the cores; "
                         "the table's wall and CPU seconds then add up folds "
                         "that overlap, and the elapsed time of each "
                         "cross-validation is printed after it")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from joblib import cpu_count
 
 from hemoclf.utils._testing import load_script
 
@@ -63,6 +64,9 @@ def test_folds_in_parallel_give_the_same_probabilities(er, phantom):
     one = er.cross_validate_recipe("paper", images, y, None, n_jobs=1, **kwargs)
     two = er.cross_validate_recipe("paper", images, y, None, n_jobs=2, **kwargs)
     assert [r["fold"] for r in two] == [0, 1, 2]
+    # Each of the two worker processes takes its share of the cores.
+    share = max(1, cpu_count() // 2)
+    assert all(r["tensorflow_threads"] == [share, share] for r in two)
     assert all(r["repeat"] == 1 for r in one + two)
     for a, b in zip(one, two):
         assert a["test_index"] == b["test_index"]
