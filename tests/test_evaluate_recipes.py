@@ -77,6 +77,17 @@ def test_folds_in_parallel_give_the_same_probabilities(er, phantom):
         np.testing.assert_allclose(a["proba"], b["proba"], rtol=1e-6, atol=1e-7)
 
 
+def test_share_cores_says_when_tensorflow_already_runs(er, capsys):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow's thread pools now exist
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    er.share_cores(intra + 7)
+    message = capsys.readouterr().out
+    assert f"not {intra + 7}; its timings are not comparable" in message
+    assert tf.config.threading.get_intra_op_parallelism_threads() == intra
+
+
 def test_set_reads_literals_and_words(er):
     assert er._classifier_setting("learning_rate=3e-3") == ("learning_rate", 3e-3)
     assert er._classifier_setting("filters=(16, 32)") == ("filters", (16, 32))
