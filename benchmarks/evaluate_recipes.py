@@ -277,9 +277,8 @@ def share_cores(threads):
         threading.set_intra_op_parallelism_threads(threads)
         threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already initialised in this worker
-        current = (threading.get_intra_op_parallelism_threads(),
-                   threading.get_inter_op_parallelism_threads())
-        if current != (threads, threads):
+        current = _tensorflow_threads()
+        if current != [threads, threads]:
             print(f"evaluate_recipes: this worker's TensorFlow already runs "
                   f"with {current} intra-op and inter-op threads, not "
                   f"{threads}; its timings are not comparable.", flush=True)
