@@ -534,6 +534,8 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
     def _make_keras_estimator(self, params):
         from scikeras.wrappers import KerasClassifier
 
+        from ._keras_fit import KerasArrayClassifier
+
         architecture_params = {
             name: params[name]
             for name in ("filters", "kernel_size", "dense_units", "dropout")
@@ -566,7 +568,10 @@ class HemorrhageCNNClassifier(ClassifierMixin, BaseEstimator):
         optimizer_kwargs = {"optimizer__learning_rate": params["learning_rate"]}
         if params["weight_decay"]:
             optimizer_kwargs["optimizer__weight_decay"] = params["weight_decay"]
-        return KerasClassifier(
+        # Under a distribution strategy Keras distributes the arrays itself.
+        wrapper = (KerasClassifier if self.distribute_strategy is not None
+                   else KerasArrayClassifier)
+        return wrapper(
             model=model,
             loss="binary_crossentropy",
             optimizer=params["optimizer"],
