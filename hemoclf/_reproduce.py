@@ -331,8 +331,9 @@ def run_reproduce(*, out, data=None, epochs=15, folds=5, repeats=1, seed=0,
     """Run the protocol and write the report; returns the results dict.
 
     With ``compare_default`` the default recipe is cross-validated on the
-    same folds too (section 4 of the report); on the Kaggle images that adds
-    about ten minutes on two CPU cores.
+    same folds too (section 4 of the report), one fold at a time; on the
+    Kaggle images that adds about eleven minutes on a 2-core CPU with
+    AVX-512 (``benchmarks/README.md``).
     """
     import matplotlib
 
