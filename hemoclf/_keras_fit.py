@@ -15,6 +15,8 @@ change it, :func:`array_dataset` returns ``None`` and training falls back
 to Keras's own handling of the arrays; the tests then fail, loudly.
 """
 
+from numbers import Integral
+
 from scikeras.wrappers import KerasClassifier
 
 __all__ = ["KerasArrayClassifier", "array_dataset"]
@@ -77,15 +79,20 @@ class KerasArrayClassifier(KerasClassifier):
         batch_size = kwargs.get("batch_size", self.batch_size)
         shuffle = kwargs.get("shuffle", self.shuffle)
         dataset = None
-        if isinstance(batch_size, int) and batch_size > 0:
+        if isinstance(batch_size, Integral) and batch_size > 0:
             dataset = array_dataset(X, y, sample_weight, batch_size=batch_size,
                                     shuffle=shuffle)
         if dataset is None:
             return super()._fit_keras_model(
                 X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
             )
-        # The dataset holds the targets, weights, batches and order.
-        kwargs.update(batch_size=None, shuffle=False)
+        # The dataset holds the targets, weights, batches and order; the
+        # validation data keeps the batches Keras would have given it.
+        validation_batch_size = kwargs.get(
+            "validation_batch_size", self.validation_batch_size
+        )
+        kwargs.update(batch_size=None, shuffle=False,
+                      validation_batch_size=validation_batch_size or batch_size)
         return super()._fit_keras_model(
             dataset, None, None, warm_start, epochs, initial_epoch, **kwargs
         )

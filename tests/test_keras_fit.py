@@ -11,16 +11,28 @@ from hemoclf.utils._testing import TINY_CNN_PARAMS, make_square_images
 
 @pytest.fixture(scope="module")
 def images():
-    # 44 images: two full batches of 16 and a partial one of 12.
+    # 44 images: two full batches of 16 and a partial one of 12; half of
+    # them, 22, make two validation batches of 16 and 6.
     return make_square_images(44, 16, 1, seed=3)
 
 
 def _fit(X, y, *, on_arrays=False, **params):
+    """Fit, on the dataset (checked to be used) or on the arrays."""
     clf = HemorrhageCNNClassifier(**{**TINY_CNN_PARAMS, "epochs": 3, **params})
+    datasets = []
+
+    def recorded(*args, **kwargs):
+        datasets.append(array_dataset(*args, **kwargs))
+        return datasets[-1]
+
     with pytest.MonkeyPatch.context() as patch:
         if on_arrays:  # what Keras does with the arrays itself
             patch.setattr(_keras_fit, "array_dataset", lambda *a, **k: None)
-        return clf.fit(X, y)
+        else:
+            patch.setattr(_keras_fit, "array_dataset", recorded)
+        clf.fit(X, y)
+    assert on_arrays or (len(datasets) == 1 and datasets[0] is not None)
+    return clf
 
 
 def test_array_dataset_is_keras_pipeline_without_autotuning(images):
@@ -45,9 +57,10 @@ def test_array_dataset_is_keras_pipeline_without_autotuning(images):
     [
         {},
         {"class_weight": {0: 1.0, 1: 3.0}},
-        {"validation_split": 0.25},
+        {"validation_split": 0.5},
+        {"batch_size": np.int64(16)},
     ],
-    ids=["plain", "class_weight", "validation_split"],
+    ids=["plain", "class_weight", "validation_split", "numpy_batch_size"],
 )
 def test_same_weights_as_keras_on_arrays(images, params):
     X, y = images
@@ -71,7 +84,7 @@ def test_dataset_path_is_taken(images, monkeypatch):
 
     monkeypatch.setattr(_keras_fit, "array_dataset", spy)
     X, y = images
-    clf = _fit(X, y, epochs=1)
+    clf = HemorrhageCNNClassifier(**{**TINY_CNN_PARAMS, "epochs": 1}).fit(X, y)
     assert len(calls) == 1 and calls[0] is not None
     assert len(clf.history_["loss"]) == 1
     # A warm start trains on the dataset too.
@@ -85,7 +98,7 @@ def test_falls_back_to_arrays_without_keras_adapter(images, monkeypatch):
     monkeypatch.delattr(array_data_adapter, "ArrayDataAdapter")
     X, y = images
     assert array_dataset(X, y, None, batch_size=16, shuffle=True) is None
-    clf = _fit(X, y, epochs=1)
+    clf = HemorrhageCNNClassifier(**{**TINY_CNN_PARAMS, "epochs": 1}).fit(X, y)
     assert len(clf.history_["loss"]) == 1
 
 
