@@ -33,9 +33,10 @@ def array_dataset(x, y, sample_weight, *, batch_size, shuffle):
         Per-sample loss weights.
     batch_size : int
         Samples per batch.
-    shuffle : bool
+    shuffle : bool or "batch"
         Whether each epoch draws a new order (with TensorFlow's seeds, as
-        ``fit(shuffle=True)`` does).
+        ``fit(shuffle=True)`` does); ``"batch"`` shuffles within batches
+        only, as in ``keras.Model.fit``.
 
     Returns
     -------
@@ -51,7 +52,7 @@ def array_dataset(x, y, sample_weight, *, batch_size, shuffle):
 
         adapter = ArrayDataAdapter(
             x, y, sample_weight=sample_weight, batch_size=batch_size,
-            shuffle=bool(shuffle),
+            shuffle=shuffle,
         )
         dataset = adapter.get_tf_dataset()
         n_batches = int(adapter.num_batches)

@@ -52,6 +52,19 @@ def test_array_dataset_is_keras_pipeline_without_autotuning(images):
     np.testing.assert_array_equal(np.concatenate([b[2] for b in batches]), weights)
 
 
+def test_array_dataset_shuffles_within_batches(images):
+    X, y = images
+    dataset = array_dataset(X, y, None, batch_size=16, shuffle="batch")
+    batches = [b[0] for b in dataset.as_numpy_iterator()]
+    # Each batch holds the same images as unshuffled, in another order.
+    for batch, start in zip(batches, (0, 16, 32)):
+        expected = X[start:start + 16]
+        assert not np.array_equal(batch, expected)
+        assert sorted(image.tobytes() for image in batch) == sorted(
+            image.tobytes() for image in expected
+        )
+
+
 @pytest.mark.parametrize(
     "params",
     [
